@@ -1,0 +1,57 @@
+"""Topic administration: declare the contract topics with the configured partition counts.
+
+Producers (stations, ``tunggal produce``) may run before any worker; declaring topics first keeps
+the broker from auto-creating them with one partition.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+
+from streams.errors import BrokerError
+from streams.settings import Settings
+
+log = logging.getLogger("tunggal.admin")
+
+
+def contract_topics(settings: Settings) -> list[NewTopic]:
+    p, r = settings.partitions, settings.replication
+    t = settings.topics
+    compact = {"cleanup.policy": "compact"}
+    return [
+        NewTopic(t.enrollments, p, r),
+        NewTopic(t.dlq, p, r),
+        NewTopic(t.verdicts, p, r, topic_configs=compact),
+        NewTopic(t.adjudications, p, r),
+    ]
+
+
+async def ensure_topics(settings: Settings) -> dict[str, int]:
+    """Create missing contract topics; return every contract topic's partition count."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap, request_timeout_ms=15000)
+    try:
+        await admin.start()
+    except KafkaConnectionError as exc:
+        raise BrokerError(f"cannot reach Kafka at {settings.bootstrap}: {exc}. "
+                          "Start one with `tunggal broker start` or set TUNGGAL_BROKER.") from None
+    try:
+        wanted = contract_topics(settings)
+        existing = set(await admin.list_topics())
+        missing = [t for t in wanted if t.name not in existing]
+        if missing:
+            try:
+                await admin.create_topics(missing)
+                log.info("created topics %s", ", ".join(t.name for t in missing))
+            except TopicAlreadyExistsError:
+                pass
+        meta = await admin.describe_topics([t.name for t in wanted])
+        counts = {m["topic"]: len(m["partitions"]) for m in meta}
+    finally:
+        await admin.close()
+    for name, n in counts.items():
+        if n != settings.partitions:
+            log.warning("topic %s has %d partitions, settings say %d", name, n, settings.partitions)
+    return counts

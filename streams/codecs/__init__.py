@@ -1,0 +1,1 @@
+"""Bytes <-> domain records: contract JSON, ISO/IEC 19794-2 minutiae records, packed iris bits."""

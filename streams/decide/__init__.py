@@ -1,0 +1,1 @@
+"""Pure decision rules: person clusters, NIK ownership, verdict precedence, revisions."""
