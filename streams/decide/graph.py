@@ -160,8 +160,9 @@ def component(store: GraphStore, eid: str) -> set[str]:
 
 
 def affected(store: GraphStore, seeds: Iterable[str]) -> set[str]:
-    """Every enrollment whose verdict may change when ``seeds`` changed: their persons, and every
-    person that uses one of those persons' NIKs (NIK ownership is decided among them)."""
+    """Every enrollment whose verdict may change when ``seeds`` changed: their persons, every
+    person that uses one of those persons' NIKs (NIK ownership is decided among them), and the
+    direct neighbours of all of these (grey-zone and conflict evidence names them)."""
     out: set[str] = set()
     niks: set[str] = set()
     for seed in seeds:
@@ -173,9 +174,11 @@ def affected(store: GraphStore, seeds: Iterable[str]) -> set[str]:
             n = store.node(eid)
             if n is not None and n.nik:
                 niks.add(n.nik)
-        # Edges to enrollments not yet known: nothing to decide for them yet.
     for nik in sorted(niks):
         for eid in sorted(store.nik_members(nik)):
             if eid not in out:
                 out |= component(store, eid)
+    # A neighbour joined by REVIEW or NO_MATCH evidence reads this node's presence and order.
+    for eid in list(out):
+        out |= store.edges(eid).keys()
     return out
