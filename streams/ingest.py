@@ -61,7 +61,8 @@ def admit(key: bytes | None, value: bytes | None, source: Source,
         eid = read_enrollment_id(obj)
         rejected = None
         if eid is not None and stored_digest(eid) is None:
-            nik = obj.get("nik") if isinstance(obj.get("nik"), str) else None
+            nik = obj.get("nik")
+            nik = nik if isinstance(nik, str) and len(nik) == 16 and nik.isascii() and nik.isdigit() else None
             rejected = Verdict(eid, nik, VerdictKind.REJECTED, None, (), (error.code,))
         return Refused(letter, rejected)
 

@@ -29,8 +29,15 @@ def contract_topics(settings: Settings) -> list[NewTopic]:
     ]
 
 
+def internal_topics(settings: Settings) -> list[NewTopic]:
+    """The engine's own stage topics (not the tables' changelogs, which faust declares)."""
+    p, r = settings.partitions, settings.replication
+    return [NewTopic(f"{settings.app_id}-decisions", p, r),
+            NewTopic(f"{settings.app_id}-resolve", 1, r)]
+
+
 async def ensure_topics(settings: Settings) -> dict[str, int]:
-    """Create missing contract topics; return every contract topic's partition count."""
+    """Create missing contract and stage topics; return the contract topics' partition counts."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap, request_timeout_ms=15000)
     try:
         await admin.start()
@@ -40,7 +47,7 @@ async def ensure_topics(settings: Settings) -> dict[str, int]:
     try:
         wanted = contract_topics(settings)
         existing = set(await admin.list_topics())
-        missing = [t for t in wanted if t.name not in existing]
+        missing = [t for t in wanted + internal_topics(settings) if t.name not in existing]
         if missing:
             try:
                 await admin.create_topics(missing)

@@ -19,6 +19,7 @@ from typing import Any
 
 import faust
 import orjson
+from mode import CrashingSupervisor
 
 from streams import ENGINE
 from streams.app.tables import TableGraph
@@ -60,34 +61,36 @@ def create_app(settings: Settings) -> faust.App:
         broker_commit_interval=1.0,
         key_serializer="raw",
         value_serializer="raw",
+        # An agent that crashes takes the worker down (non-zero exit) instead of leaving a
+        # worker that looks alive but processes nothing.
+        agent_supervisor=CrashingSupervisor,
     )
     t = s.topics
     enrollments = app.topic(t.enrollments, partitions=s.partitions, key_type=bytes,
                             value_type=bytes, key_serializer="raw", value_serializer="raw")
     dlq = app.topic(t.dlq, partitions=s.partitions, key_serializer="raw", value_serializer="raw")
-    verdicts = app.topic(t.verdicts, partitions=s.partitions, key_type=str, value_type=dict,
-                         key_serializer="raw", value_serializer="json", compacting=True)
+    verdicts = app.topic(t.verdicts, partitions=s.partitions, key_type=bytes, value_type=bytes,
+                         key_serializer="raw", value_serializer="raw", compacting=True)
     resolve_topic = app.topic(f"{s.app_id}-resolve", partitions=1, key_serializer="raw",
                               value_serializer="raw", internal=True)
-    decisions = app.topic(f"{s.app_id}-decisions", partitions=s.partitions, key_type=str,
+    decisions = app.topic(f"{s.app_id}-decisions", partitions=s.partitions,
                           key_serializer="raw", value_serializer="raw", internal=True)
 
     # Valid enrollments, keyed by id, co-partitioned with `enrollments`: digest + raw event.
-    gallery = app.Table("gallery", partitions=s.partitions, key_type=str, value_type=bytes,
-                        key_serializer="raw", value_serializer="raw")
-    # The evidence graph, on the single resolver partition.
-    nodes = app.Table("nodes", partitions=1, key_type=str, value_type=dict,
-                      key_serializer="raw", value_serializer="json")
-    edges = app.Table("edges", partitions=1, key_type=str, value_type=dict,
-                      key_serializer="raw", value_serializer="json")
-    niks = app.Table("niks", partitions=1, key_type=str, value_type=list,
-                     key_serializer="raw", value_serializer="json")
+    # Every table holds raw bytes (keys: UTF-8 ids; values: orjson or our own framing), so the
+    # bytes on the changelogs are exactly the contract's where a changelog is a contract topic.
+    def table(name: str, partitions: int, **kw: Any) -> Any:
+        return app.Table(name, partitions=partitions, key_type=bytes, value_type=bytes, **kw)
+
+    gallery = table("gallery", s.partitions)  # digest (32 chars) + the raw valid event
+    nodes = table("nodes", 1)  # the evidence graph, on the single resolver partition
+    edges = table("edges", 1)
+    niks = table("niks", 1)
     # Current verdict per enrollment; its changelog IS the contract's `verdicts` topic.
-    current = app.Table("verdict-state", partitions=s.partitions, key_type=str, value_type=dict,
-                        key_serializer="raw", value_serializer="json", changelog_topic=verdicts)
+    current = table("verdict-state", s.partitions, changelog_topic=verdicts)
 
     def stored_digest(eid: str) -> str | None:
-        raw = gallery.get(eid)
+        raw = gallery.get(eid.encode())
         return raw[:32].decode("ascii") if raw else None
 
     @app.agent(enrollments, name="ingest", concurrency=1)
@@ -99,7 +102,7 @@ def create_app(settings: Settings) -> faust.App:
             if isinstance(outcome, Admitted):
                 e = outcome.enrollment
                 # Re-set even on a re-send, so a crash before the changelog flush is repaired.
-                gallery[e.enrollment_id] = e.digest.encode("ascii") + outcome.raw
+                gallery[e.enrollment_id.encode()] = e.digest.encode("ascii") + outcome.raw
                 node = node_of(e)
                 await resolve_topic.send(key=e.enrollment_id.encode(),
                                          value=orjson.dumps({"type": "node", "node": node.to_dict(),
@@ -110,7 +113,7 @@ def create_app(settings: Settings) -> faust.App:
                          msg.topic, msg.partition, msg.offset, outcome.dead_letter["error"]["message"])
                 if outcome.rejected is not None:
                     v = outcome.rejected
-                    await decisions.send(key=v.enrollment_id,
+                    await decisions.send(key=v.enrollment_id.encode(),
                                          value=orjson.dumps(verdict_content(v)))
 
     graph = TableGraph(nodes, edges, niks)
@@ -128,16 +131,18 @@ def create_app(settings: Settings) -> faust.App:
                     g.add_edge(graph, node.enrollment_id, item["other"], g.Edge.from_dict(item["edge"]))
                     seeds.add(item["other"])
             for v in decide_many(graph, g.affected(graph, seeds)):
-                await decisions.send(key=v.enrollment_id, value=orjson.dumps(verdict_content(v)))
+                await decisions.send(key=v.enrollment_id.encode(), value=orjson.dumps(verdict_content(v)))
 
     @app.agent(decisions, name="write_verdicts", concurrency=1)
     async def write_verdicts(stream: Any) -> None:
         async for event in stream.events():
             decision = orjson.loads(event.value)
-            eid = decision["enrollment_id"]
-            new = next_revision(current.get(eid), decision, decided_at=now_rfc3339(), engine=ENGINE)
+            key = decision["enrollment_id"].encode()
+            old = current.get(key)
+            new = next_revision(orjson.loads(old) if old else None, decision,
+                                decided_at=now_rfc3339(), engine=ENGINE)
             if new is not None:
-                current[eid] = new  # one record on `verdicts`: the table's changelog
+                current[key] = orjson.dumps(new)  # one record on `verdicts`: the changelog
 
     app.tunggal = {"settings": s, "topics": {"enrollments": enrollments, "dlq": dlq,
                                              "verdicts": verdicts, "resolve": resolve_topic,

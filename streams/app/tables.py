@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from streams.decide.graph import Edge, Node
 
 
@@ -14,21 +16,22 @@ class TableGraph:
         self._nodes, self._edges, self._niks = nodes, edges, niks
 
     def node(self, eid: str) -> Node | None:
-        d = self._nodes.get(eid)
-        return Node.from_dict(d) if d is not None else None
+        raw = self._nodes.get(eid.encode())
+        return Node.from_dict(orjson.loads(raw)) if raw else None
 
     def put_node(self, node: Node) -> None:
-        self._nodes[node.enrollment_id] = node.to_dict()
+        self._nodes[node.enrollment_id.encode()] = orjson.dumps(node.to_dict())
 
     def edges(self, eid: str) -> dict[str, Edge]:
-        d = self._edges.get(eid)
-        return {k: Edge.from_dict(v) for k, v in d.items()} if d else {}
+        raw = self._edges.get(eid.encode())
+        return {k: Edge.from_dict(v) for k, v in orjson.loads(raw).items()} if raw else {}
 
     def put_edges(self, eid: str, edges: dict[str, Edge]) -> None:
-        self._edges[eid] = {k: e.to_dict() for k, e in sorted(edges.items())}
+        self._edges[eid.encode()] = orjson.dumps({k: e.to_dict() for k, e in sorted(edges.items())})
 
     def nik_members(self, nik: str) -> frozenset[str]:
-        return frozenset(self._niks.get(nik) or ())
+        raw = self._niks.get(nik.encode())
+        return frozenset(orjson.loads(raw)) if raw else frozenset()
 
     def put_nik_members(self, nik: str, members: frozenset[str]) -> None:
-        self._niks[nik] = sorted(members)
+        self._niks[nik.encode()] = orjson.dumps(sorted(members))

@@ -13,6 +13,7 @@ import logging
 import shutil
 from pathlib import Path
 
+from streams.errors import ConfigError
 from streams.settings import Settings
 
 log = logging.getLogger("tunggal.worker")
@@ -44,7 +45,13 @@ def run_worker(settings: Settings) -> None:
     from streams.app.engine import create_app
 
     prepare_data_dir(settings.data_dir)
-    asyncio.run(ensure_topics(settings))
+    counts = asyncio.run(ensure_topics(settings))
+    wrong = {t: n for t, n in counts.items() if n != settings.partitions}
+    if wrong:
+        raise ConfigError(
+            "topics exist with another partition count than TUNGGAL_PARTITIONS="
+            f"{settings.partitions}: {wrong}. Partition counts are fixed per deployment: set "
+            "TUNGGAL_PARTITIONS to match, or recreate the topics.")
     app = create_app(settings)
     worker = faust.Worker(app, loglevel=settings.log_level.lower(), redirect_stdouts=False)
     log.info("worker starting: broker %s, %d partitions, data dir %s, web http://%s:%d",

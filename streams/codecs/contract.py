@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 from datetime import date, datetime
 from typing import Any
 
@@ -24,6 +25,9 @@ from streams.errors import Base64Error, DecodeError, InputError, IrisShapeError,
 UNKNOWN_SCHEMA = "UNKNOWN_SCHEMA"
 
 _BASE64_FIELDS = {"data", "code", "mask"}
+
+#: The schema's identifier rule: 1-128 printable ASCII characters, no whitespace.
+_ID = re.compile(r"[!-~]{1,128}")
 
 
 def parse_json(raw: bytes | None) -> dict[str, Any]:
@@ -43,8 +47,7 @@ def read_enrollment_id(obj: Any) -> str | None:
     """The event's ``enrollment_id`` when it can be read (for a REJECTED verdict), else ``None``."""
     if isinstance(obj, dict):
         eid = obj.get("enrollment_id")
-        if isinstance(eid, str) and 0 < len(eid) <= 128 and eid.isprintable() and not any(
-                c.isspace() for c in eid):
+        if isinstance(eid, str) and _ID.fullmatch(eid):
             return eid
     return None
 
@@ -63,7 +66,8 @@ def _schema_error(obj: dict[str, Any], schema_id: str) -> InputError | None:
     if not errors:
         return None
     paths = [list(e.absolute_path) for e in errors]
-    if all(p and p[-1] in _BASE64_FIELDS and e.validator == "pattern" for p, e in zip(paths, errors)):
+    if all(p and p[-1] in _BASE64_FIELDS and e.validator in ("pattern", "not")
+           for p, e in zip(paths, errors)):
         first = errors[0]
         return Base64Error(f"not base64: {first.message[:120]}", path=_pointer(first))
     if all(len(p) >= 3 and p[0] == "irises" and p[2] == "shape" for p in paths):
@@ -115,11 +119,7 @@ def decode_enrollment(obj: dict[str, Any]) -> Enrollment:
                                   path=f"{path}/position")
         seen_positions.add(fp["position"])
         record = _b64(fp["data"], f"{path}/data")
-        try:
-            fingers.append(iso19794.decode_single(record, fp["position"]))
-        except InputError as exc:
-            exc.path = f"{path}/data{exc.path}" if exc.path.startswith("/") else f"{path}/data"
-            raise
+        fingers.append(iso19794.decode_single(record, fp["position"], path=f"{path}/data"))
     irises: list[IrisTemplate] = []
     seen_eyes: set[str] = set()
     for i, ir in enumerate(obj["irises"]):
