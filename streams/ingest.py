@@ -16,6 +16,10 @@ from streams.errors import ConflictingResend, InputError
 from streams.matching import quality
 
 
+#: Error code of a valid event whose record key is not its enrollment_id.
+KEY_MISMATCH = "KEY_MISMATCH"
+
+
 @dataclass(frozen=True, slots=True)
 class Source:
     """Where a record came from, for its dead letter."""
@@ -49,6 +53,10 @@ def admit(key: bytes | None, value: bytes | None, source: Source,
     try:
         obj = parse_json(value)
         enrollment = decode_enrollment(obj)
+        if key is not None and key != enrollment.enrollment_id.encode("utf-8"):
+            raise InputError(
+                f"record key {key[:64]!r} is not the enrollment_id {enrollment.enrollment_id!r}; "
+                "the contract keys enrollments by enrollment_id", path="", code=KEY_MISMATCH)
         previous = stored_digest(enrollment.enrollment_id)
         if previous is not None and previous != enrollment.digest:
             raise ConflictingResend(

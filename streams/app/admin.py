@@ -32,8 +32,9 @@ def contract_topics(settings: Settings) -> list[NewTopic]:
 def internal_topics(settings: Settings) -> list[NewTopic]:
     """The engine's own stage topics (not the tables' changelogs, which faust declares)."""
     p, r = settings.partitions, settings.replication
-    return [NewTopic(f"{settings.app_id}-decisions", p, r),
-            NewTopic(f"{settings.app_id}-resolve", 1, r)]
+    stages = ("keys", "candidates", "compare", "scores", "decisions")
+    return [NewTopic(f"{settings.app_id}-{name}", p, r) for name in stages] + [
+        NewTopic(f"{settings.app_id}-resolve", 1, r)]
 
 
 async def ensure_topics(settings: Settings) -> dict[str, int]:

@@ -1,19 +1,25 @@
 """The faust application: the only module that wires Kafka to the core.
 
-Flow (see docs/architecture.md):
+Stages (docs/architecture.md has the diagram and the message counts):
 
-    enrollments --ingest--> gallery table ----> {app}-resolve (1 partition) --resolve-->
-        graph tables --> {app}-decisions --write_verdicts--> verdicts (the verdict table's
-        changelog: state and output are one record)
+    enrollments --ingest--> gallery[p]            (validate, store, derive blocking keys)
+        --{app}-keys[k]--> index                  (look up and extend posting lists)
+        --{app}-candidates[p]--> gather           (all key partitions answered?)
+        --{app}-compare[c]--> compare             (score the probe against local gallery rows)
+        --{app}-scores[p]--> collect              (all compare partitions answered?)
+        --{app}-resolve[0]--> resolve             (evidence graph -> affected verdicts)
+        --{app}-decisions[h(id)]--> write_verdicts --> verdicts (the verdict table's changelog)
     bad input --> enrollments-dlq (+ a REJECTED decision when the id can be read)
 
-Agents run with concurrency 1 and at-least-once delivery; every step is idempotent, so a
-redelivered event changes nothing and the verdict writer emits nothing new.
+p is the probe's own partition, k a key's, c a candidate's. Agents run with concurrency 1 and
+at-least-once delivery; every step is idempotent, so a redelivered event changes nothing and
+the verdict writer emits nothing new.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from datetime import datetime, timezone
 from typing import Any
 
@@ -23,28 +29,57 @@ from mode import CrashingSupervisor
 
 from streams import ENGINE
 from streams.app.tables import TableGraph
+from streams.blocking.keys import keys_for
+from streams.codecs.contract import decode_enrollment, parse_json
 from streams.decide import graph as g
 from streams.decide.revisions import next_revision, verdict_content
 from streams.decide.verdicts import decide_many
 from streams.ingest import Admitted, Source, admit, node_of
+from streams.matching import fusion
+from streams.pipeline import Gather, index_lookup, route_keys, route_refs
 from streams.settings import Settings
 
 log = logging.getLogger("tunggal.engine")
+
+#: Prepared templates kept per worker (LRU), so a gallery row is decoded once, not per probe.
+PREPARED_CACHE = 50_000
 
 
 def now_rfc3339() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
+class _Prepared:
+    """An LRU of prepared enrollments keyed by (id, digest)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._data: OrderedDict[tuple[str, str], fusion.Prepared] = OrderedDict()
+
+    def get(self, eid: str, stored: bytes) -> fusion.Prepared:
+        digest = stored[:32].decode("ascii")
+        key = (eid, digest)
+        hit = self._data.get(key)
+        if hit is not None:
+            self._data.move_to_end(key)
+            return hit
+        prepared = fusion.prepare(decode_enrollment(parse_json(stored[32:])))
+        self._data[key] = prepared
+        if len(self._data) > self.size:
+            self._data.popitem(last=False)
+        return prepared
+
+
 def create_app(settings: Settings) -> faust.App:
     """Build a fresh faust app with its topics, tables and agents. Nothing happens at import."""
     s = settings
+    P = s.partitions
     app = faust.App(
         s.app_id,
         broker=f"kafka://{s.bootstrap}",
         store="rocksdb://",
         datadir=str(s.data_dir),
-        topic_partitions=s.partitions,
+        topic_partitions=P,
         topic_replication_factor=s.replication,
         topic_allow_declare=True,
         processing_guarantee="at_least_once",
@@ -57,6 +92,8 @@ def create_app(settings: Settings) -> faust.App:
         web_port=s.web_port,
         web_in_thread=False,
         producer_acks=-1,
+        producer_max_request_size=8 << 20,
+        consumer_max_fetch_size=8 << 20,
         broker_commit_every=1000,
         broker_commit_interval=1.0,
         key_serializer="raw",
@@ -66,32 +103,43 @@ def create_app(settings: Settings) -> faust.App:
         agent_supervisor=CrashingSupervisor,
     )
     t = s.topics
-    enrollments = app.topic(t.enrollments, partitions=s.partitions, key_type=bytes,
-                            value_type=bytes, key_serializer="raw", value_serializer="raw")
-    dlq = app.topic(t.dlq, partitions=s.partitions, key_serializer="raw", value_serializer="raw")
-    verdicts = app.topic(t.verdicts, partitions=s.partitions, key_type=bytes, value_type=bytes,
-                         key_serializer="raw", value_serializer="raw", compacting=True)
-    resolve_topic = app.topic(f"{s.app_id}-resolve", partitions=1, key_serializer="raw",
-                              value_serializer="raw", internal=True)
-    decisions = app.topic(f"{s.app_id}-decisions", partitions=s.partitions,
-                          key_serializer="raw", value_serializer="raw", internal=True)
 
-    # Valid enrollments, keyed by id, co-partitioned with `enrollments`: digest + raw event.
-    # Every table holds raw bytes (keys: UTF-8 ids; values: orjson or our own framing), so the
-    # bytes on the changelogs are exactly the contract's where a changelog is a contract topic.
-    def table(name: str, partitions: int, **kw: Any) -> Any:
+    def topic(name: str, partitions: int = P, **kw: Any) -> Any:
+        return app.topic(name, partitions=partitions, key_type=bytes, value_type=bytes,
+                         key_serializer="raw", value_serializer="raw", **kw)
+
+    enrollments = topic(t.enrollments)
+    dlq = topic(t.dlq)
+    verdicts = topic(t.verdicts, compacting=True)
+    stage = {name: topic(f"{s.app_id}-{name}", internal=True)
+             for name in ("keys", "candidates", "compare", "scores", "decisions")}
+    resolve_topic = topic(f"{s.app_id}-resolve", partitions=1, internal=True)
+
+    # Every table holds raw bytes (keys: UTF-8; values: orjson or our own framing), so the bytes
+    # on a changelog that is a contract topic are exactly the contract's.
+    def table(name: str, partitions: int = P, **kw: Any) -> Any:
         return app.Table(name, partitions=partitions, key_type=bytes, value_type=bytes, **kw)
 
-    gallery = table("gallery", s.partitions)  # digest (32 chars) + the raw valid event
-    nodes = table("nodes", 1)  # the evidence graph, on the single resolver partition
-    edges = table("edges", 1)
-    niks = table("niks", 1)
-    # Current verdict per enrollment; its changelog IS the contract's `verdicts` topic.
-    current = table("verdict-state", s.partitions, changelog_topic=verdicts)
+    gallery = table("gallery")  # id -> digest (32 chars) + the raw valid event
+    done = table("done")  # id -> request id whose evidence reached the resolver
+    index = table("index")  # blocking key -> [[id, gallery partition], ...]
+    pending = table("pending")  # probe \0 request \0 stage -> Gather
+    graph = TableGraph(table("nodes", 1), table("edges", 1), table("niks", 1))
+    current = table("verdict-state", changelog_topic=verdicts)  # id -> current verdict
+    prepared = _Prepared(PREPARED_CACHE)
 
     def stored_digest(eid: str) -> str | None:
         raw = gallery.get(eid.encode())
         return raw[:32].decode("ascii") if raw else None
+
+    async def to_resolver(node: g.Node, edges: list) -> None:
+        await resolve_topic.send(key=node.enrollment_id.encode(), partition=0,
+                                 value=orjson.dumps({"type": "node", "node": node.to_dict(),
+                                                     "edges": edges}))
+
+    async def send_decision(v: Any) -> None:
+        await stage["decisions"].send(key=v.enrollment_id.encode(),
+                                      value=orjson.dumps(verdict_content(v)))
 
     @app.agent(enrollments, name="ingest", concurrency=1)
     async def ingest(stream: Any) -> None:
@@ -99,24 +147,111 @@ def create_app(settings: Settings) -> faust.App:
             msg = event.message
             source = Source(msg.topic, msg.partition, msg.offset, now_rfc3339())
             outcome = admit(event.key, event.value, source, stored_digest)
-            if isinstance(outcome, Admitted):
-                e = outcome.enrollment
-                # Re-set even on a re-send, so a crash before the changelog flush is repaired.
-                gallery[e.enrollment_id.encode()] = e.digest.encode("ascii") + outcome.raw
-                node = node_of(e)
-                await resolve_topic.send(key=e.enrollment_id.encode(),
-                                         value=orjson.dumps({"type": "node", "node": node.to_dict(),
-                                                             "edges": []}))
-            else:
+            if not isinstance(outcome, Admitted):
                 await dlq.send(key=event.key, value=orjson.dumps(outcome.dead_letter))
                 log.info("dead letter %s at %s[%d]@%d: %s", outcome.dead_letter["error"]["code"],
-                         msg.topic, msg.partition, msg.offset, outcome.dead_letter["error"]["message"])
+                         msg.topic, msg.partition, msg.offset,
+                         outcome.dead_letter["error"]["message"])
                 if outcome.rejected is not None:
-                    v = outcome.rejected
-                    await decisions.send(key=v.enrollment_id.encode(),
-                                         value=orjson.dumps(verdict_content(v)))
+                    await send_decision(outcome.rejected)
+                continue
+            e = outcome.enrollment
+            key = e.enrollment_id.encode()
+            if outcome.resend and done.get(key) is not None:
+                continue  # the same capture, already fully processed: nothing can change
+            # Re-set even on a re-send, so a crash before the changelog flush is repaired.
+            gallery[key] = e.digest.encode("ascii") + outcome.raw
+            node = node_of(e)
+            if not node.usable:
+                await to_resolver(node, [])
+                done[key] = b"unusable"
+                continue
+            rid = f"{msg.partition}:{msg.offset}"
+            routed = route_keys(keys_for(e), P)
+            for kp, keys in routed.items():
+                await stage["keys"].send(key=key, partition=kp, value=orjson.dumps(
+                    {"rid": rid, "probe": e.enrollment_id, "pp": msg.partition, "keys": keys,
+                     "n": len(routed)}))
 
-    graph = TableGraph(nodes, edges, niks)
+    @app.agent(stage["keys"], name="index", concurrency=1)
+    async def index_keys(stream: Any) -> None:
+        async for event in stream.events():
+            m = orjson.loads(event.value)
+            found: set[tuple[str, int]] = set()
+            for k in m["keys"]:
+                kb = k.encode()
+                old = index.get(kb)
+                look = index_lookup(orjson.loads(old) if old else None, m["probe"], m["pp"])
+                found.update(look.candidates)
+                if look.posting is not None:
+                    index[kb] = orjson.dumps(look.posting)
+                elif look.oversized:
+                    log.debug("oversized block %s: %s not indexed under it", k, m["probe"])
+            await stage["candidates"].send(key=m["probe"].encode(), partition=m["pp"],
+                                           value=orjson.dumps({**m, "keys": None,
+                                                               "part": event.message.partition,
+                                                               "cands": sorted(found)}))
+
+    def gather(m: dict, what: str, payload: list) -> list | None:
+        """Add one reply to its fan-out; the merged replies once all arrived, else None."""
+        if done.get(m["probe"].encode()) == m["rid"].encode():
+            return None  # a redelivered reply of a request that already finished
+        pkey = f"{m['probe']}\0{m['rid']}\0{what}".encode()
+        old = pending.get(pkey)
+        state = Gather.from_dict(orjson.loads(old)) if old else Gather(m["rid"], m["n"])
+        if state.add(m["part"], payload):
+            if old is not None:
+                del pending[pkey]
+            return state.merged()
+        pending[pkey] = orjson.dumps(state.to_dict())
+        return None
+
+    async def finish(probe: str, rid: str, edges: list) -> None:
+        stored = gallery.get(probe.encode())
+        e = decode_enrollment(parse_json(stored[32:]))
+        await to_resolver(node_of(e), edges)
+        done[probe.encode()] = rid.encode()
+
+    @app.agent(stage["candidates"], name="gather", concurrency=1)
+    async def gather_candidates(stream: Any) -> None:
+        async for event in stream.events():
+            m = orjson.loads(event.value)
+            cands = gather(m, "cand", m["cands"])
+            if cands is None:
+                continue
+            refs = route_refs((eid, part) for eid, part in cands)
+            if not refs:
+                await finish(m["probe"], m["rid"], [])
+                continue
+            raw = gallery.get(m["probe"].encode())
+            for cp, ids in refs.items():
+                await stage["compare"].send(key=m["probe"].encode(), partition=cp,
+                                            value=orjson.dumps({"rid": m["rid"], "probe": m["probe"],
+                                                                "pp": m["pp"], "n": len(refs),
+                                                                "cands": ids,
+                                                                "raw": raw.decode("utf-8")}))
+
+    @app.agent(stage["compare"], name="compare", concurrency=1)
+    async def compare(stream: Any) -> None:
+        async for event in stream.events():
+            m = orjson.loads(event.value)
+            probe = prepared.get(m["probe"], m["raw"].encode("utf-8"))
+            ids = [eid for eid in m["cands"] if gallery.get(eid.encode()) is not None]
+            cands = [prepared.get(eid, gallery[eid.encode()]) for eid in ids]
+            edges = [[eid, edge.to_dict()] for eid, edge in zip(ids, fusion.compare(probe, cands))
+                     if edge is not None]
+            await stage["scores"].send(key=m["probe"].encode(), partition=m["pp"],
+                                       value=orjson.dumps({"rid": m["rid"], "probe": m["probe"],
+                                                           "n": m["n"], "edges": edges,
+                                                           "part": event.message.partition}))
+
+    @app.agent(stage["scores"], name="collect", concurrency=1)
+    async def collect(stream: Any) -> None:
+        async for event in stream.events():
+            m = orjson.loads(event.value)
+            edges = gather(m, "score", m["edges"])
+            if edges is not None:
+                await finish(m["probe"], m["rid"], [{"other": o, "edge": e} for o, e in edges])
 
     @app.agent(resolve_topic, name="resolve", concurrency=1)
     async def resolve(stream: Any) -> None:
@@ -128,12 +263,13 @@ def create_app(settings: Settings) -> faust.App:
                 g.add_node(graph, node)
                 seeds.add(node.enrollment_id)
                 for item in msg.get("edges", ()):
-                    g.add_edge(graph, node.enrollment_id, item["other"], g.Edge.from_dict(item["edge"]))
+                    g.add_edge(graph, node.enrollment_id, item["other"],
+                               g.Edge.from_dict(item["edge"]))
                     seeds.add(item["other"])
             for v in decide_many(graph, g.affected(graph, seeds)):
-                await decisions.send(key=v.enrollment_id.encode(), value=orjson.dumps(verdict_content(v)))
+                await send_decision(v)
 
-    @app.agent(decisions, name="write_verdicts", concurrency=1)
+    @app.agent(stage["decisions"], name="write_verdicts", concurrency=1)
     async def write_verdicts(stream: Any) -> None:
         async for event in stream.events():
             decision = orjson.loads(event.value)
@@ -144,7 +280,5 @@ def create_app(settings: Settings) -> faust.App:
             if new is not None:
                 current[key] = orjson.dumps(new)  # one record on `verdicts`: the changelog
 
-    app.tunggal = {"settings": s, "topics": {"enrollments": enrollments, "dlq": dlq,
-                                             "verdicts": verdicts, "resolve": resolve_topic,
-                                             "decisions": decisions}}
+    app.tunggal = {"settings": s, "stages": stage, "resolve": resolve_topic}
     return app

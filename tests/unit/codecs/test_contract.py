@@ -79,3 +79,11 @@ def test_errors_carry_a_json_pointer():
     with pytest.raises(InputError) as err:
         decode_enrollment(parse_json(bad))
     assert err.value.path == "/nik"
+
+
+def test_a_record_keyed_by_something_else_than_its_id_is_refused():
+    raw = orjson.dumps(VALID)
+    refused = admit(b"another-id", raw, SOURCE, lambda eid: None)
+    assert isinstance(refused, Refused)
+    assert refused.dead_letter["error"]["code"] == "KEY_MISMATCH"
+    assert isinstance(admit(VALID["enrollment_id"].encode(), raw, SOURCE, lambda eid: None), Admitted)

@@ -1,0 +1,174 @@
+"""One decision and one score per enrollment pair, from whichever modalities both records have.
+
+Biometrics decide identity; demographics may move a grey-zone pair, never outvote clear
+biometrics. The rules, in order (thresholds in :mod:`streams.matching.thresholds`):
+
+1. Evidence per modality: an iris eye is MATCH (hd <= IRIS_HD_AT_FMR_1E8), GREY (<= the REVIEW
+   edge) or CLEAR_MISS (> IRIS_HD_CLEARLY_DIFFERENT); fingers (fused LLR over shared positions)
+   likewise against FINGER_LLR_*.
+2. A modality that matches while another clearly differs: REVIEW (MODALITY_DISAGREEMENT) — e.g.
+   irises match and fingers clearly do not, or the two eyes disagree.
+3. Any MATCH: MATCH.
+4. Any GREY: MATCH if the demographics strongly agree (DEMOGRAPHIC_SUPPORT), else REVIEW.
+5. Otherwise NO_MATCH.
+
+The fused ``score`` is the posterior probability of "same person" at a prior of 1e-7 per
+comparison, from log10 likelihood ratios: each eye's impostor tail (Daugman's binomial, 249
+degrees of freedom), the fingers' LLR, and the demographic log-odds capped at +-3 decades.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+
+from streams.decide.graph import MATCH, NO_MATCH, REVIEW, Edge
+from streams.domain.types import Enrollment, IrisTemplate
+from streams.matching import demographic, finger, iris
+from streams.matching import thresholds as T
+from streams.matching.quality import finger_usable, iris_usable
+
+#: Daugman's impostor model: fractional HD ~ binomial(N, 0.5)/N with N = 249 degrees of freedom.
+IMPOSTOR_DOF = 249
+#: Demographic evidence is capped at this many decades either way.
+DEMOGRAPHIC_MAX_DECADES = 3.0
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """An enrollment indexed once for comparison."""
+
+    enrollment_id: str
+    nik: str
+    irises: dict[str, tuple[IrisTemplate, iris.IrisProbe]]
+    fingers: tuple[finger.FingerFeatures, ...]
+    demo: demographic.DemoFeatures
+
+
+def prepare(e: Enrollment) -> Prepared:
+    irises = {t.eye: (t, iris.prepare_probe(t)) for t in e.irises if iris_usable(t)}
+    fingers = tuple(finger.prepare(f) for f in e.fingers if finger_usable(f))
+    return Prepared(e.enrollment_id, e.nik, irises, fingers,
+                    demographic.prepare(e.demographics, e.nik))
+
+
+def impostor_log10_tail(hd: float) -> float:
+    """-log10 P(impostor HD <= hd) under the binomial model (normal approximation with the
+    continuity correction, evaluated in log space so deep tails do not underflow)."""
+    n = IMPOSTOR_DOF
+    z = (hd * n + 0.5 - 0.5 * n) / math.sqrt(0.25 * n)
+    if z > -1.0:
+        return -math.log10(max(0.5 * math.erfc(-z / math.sqrt(2)), 1e-300))
+    # Mills ratio asymptotic for the lower tail
+    return -(-0.5 * z * z - math.log(-z * math.sqrt(2 * math.pi))) / math.log(10)
+
+
+@dataclass(frozen=True, slots=True)
+class PairEvidence:
+    iris_hd: dict[str, float]  # eye -> normalised HD, only eyes scored
+    finger: finger.FusedFingerScore | None
+    demographic: float
+
+
+def _iris_scores(probe: Prepared, cands: Sequence[Prepared]) -> list[dict[str, float]]:
+    out: list[dict[str, float]] = [{} for _ in cands]
+    for eye, (ptemplate, pprobe) in probe.irises.items():
+        rows = [i for i, c in enumerate(cands)
+                if eye in c.irises and c.irises[eye][0].shape == ptemplate.shape]
+        if not rows:
+            continue
+        block = iris.IrisBlock.from_templates([cands[i].irises[eye][0] for i in rows], eye=eye,
+                                              shape=ptemplate.shape)
+        hd = iris.score_many(pprobe, block).hd_norm
+        for i, h in zip(rows, hd):
+            if not math.isnan(h):
+                out[i][eye] = float(h)
+    return out
+
+
+def evidence_many(probe: Prepared, cands: Sequence[Prepared]) -> list[PairEvidence]:
+    """Every modality's score for the probe against each candidate."""
+    if not cands:
+        return []
+    irises = _iris_scores(probe, cands)
+    demo = demographic.score_many(probe.demo, [c.demo for c in cands],
+                                  model=demographic.MODEL_WITHOUT_NIK)
+    out = []
+    for i, c in enumerate(cands):
+        fused = finger.fuse_enrollments(probe.fingers, c.fingers) if probe.fingers and c.fingers else None
+        if fused is not None and fused.fingers == 0:
+            fused = None
+        out.append(PairEvidence(irises[i], fused, float(demo[i])))
+    return out
+
+
+def decide_pair(ev: PairEvidence) -> tuple[str, tuple[str, ...]]:
+    """The pair's decision and its reason codes (rules in the module docstring)."""
+    match: list[str] = []
+    grey: list[str] = []
+    miss: list[str] = []
+    for eye, hd in sorted(ev.iris_hd.items()):
+        if hd <= T.IRIS_HD_AT_FMR_1E8:
+            match.append(f"IRIS_{eye}")
+        elif hd <= T.IRIS_HD_AT_FMR_4E6:
+            grey.append(f"IRIS_{eye}")
+        elif hd > T.IRIS_HD_CLEARLY_DIFFERENT:
+            miss.append(f"IRIS_{eye}")
+    if ev.finger is not None:
+        llr = ev.finger.llr
+        if llr >= T.FINGER_LLR_MATCH and ev.finger.fingers >= T.FINGER_MIN_FOR_MATCH:
+            match.append("FINGER")
+        elif llr >= T.FINGER_LLR_REVIEW:
+            grey.append("FINGER")
+        elif llr < T.FINGER_LLR_CLEARLY_DIFFERENT:
+            miss.append("FINGER")
+    if match and miss:
+        return REVIEW, ("MODALITY_DISAGREEMENT",)
+    if match:
+        return MATCH, ()
+    if grey and not miss:
+        if ev.demographic >= T.DEMOGRAPHIC_SUPPORT:
+            return MATCH, ("DEMOGRAPHIC_SUPPORT",)
+        return REVIEW, ("BIOMETRIC_GREY_ZONE",)
+    if grey:
+        return REVIEW, ("MODALITY_DISAGREEMENT",)
+    return NO_MATCH, ()
+
+
+def fused_score(ev: PairEvidence) -> float:
+    """Posterior probability of "same person" at the 1e-7 prior, in [0, 1]."""
+    decades = sum(impostor_log10_tail(h) for h in ev.iris_hd.values())
+    if ev.finger is not None:
+        decades += ev.finger.llr / math.log(10)
+    p = min(max(ev.demographic, 1e-12), 1 - 1e-12)
+    demo_decades = math.log10(p / (1 - p)) - math.log10(1 / 1023)  # remove its own 1/1024 prior
+    decades += max(-DEMOGRAPHIC_MAX_DECADES, min(DEMOGRAPHIC_MAX_DECADES, demo_decades))
+    x = decades + T.FUSED_PRIOR_LOG10_ODDS
+    if x > 30:
+        return 1.0
+    if x < -30:
+        return 0.0
+    return 1.0 / (1.0 + 10 ** (-x))
+
+
+def compare(probe: Prepared, cands: Sequence[Prepared]) -> list[Edge | None]:
+    """One edge per candidate: MATCH or REVIEW evidence, NO_MATCH kept only when both records
+    carry the same NIK (it is the evidence of a NIK_CONFLICT), else None."""
+    out: list[Edge | None] = []
+    for c, ev in zip(cands, evidence_many(probe, cands)):
+        decision, reasons = decide_pair(ev)
+        if decision == NO_MATCH and c.nik != probe.nik:
+            out.append(None)
+            continue
+        iris_best = min(ev.iris_hd.values()) if ev.iris_hd else None
+        out.append(Edge(decision, round(fused_score(ev), 6),
+                        round(iris_best, 4) if iris_best is not None else None,
+                        round(ev.finger.score, 4) if ev.finger is not None else None,
+                        round(ev.demographic, 4), reasons))
+    return out
+
+
+__all__ = ["Prepared", "PairEvidence", "compare", "decide_pair", "evidence_many", "fused_score",
+           "prepare"]
