@@ -1,0 +1,1 @@
+"""Synthetic data: populations, finger and iris captures, stations (deterministic per seed)."""
