@@ -41,14 +41,16 @@ def cmd_broker(args: argparse.Namespace, s: Settings) -> int:
     if args.action == "start":
         info = local.start(port=s.broker_port, controller_port=s.broker_controller_port,
                            data_dir=s.broker_dir)
-        print(info)
+        what = "started" if info.started else "already running"
+        print(f"broker {what} on {info.bootstrap} (pid {info.pid}, {info.elapsed_s:.1f} s); "
+              f"log {info.log_path}")
     elif args.action == "stop":
         stopped = local.stop(s.broker_dir)
         print("broker stopped" if stopped else "broker was not running")
     else:
         st = local.status(s.broker_dir)
-        print(st)
-        return 0 if getattr(st, "running", False) else 3
+        print(st.describe())
+        return 0 if st.running else 3
     return 0
 
 

@@ -20,7 +20,7 @@ def kafka(tmp_path_factory: pytest.TempPathFactory) -> str:
         return
     data_dir = tmp_path_factory.mktemp("kafka")
     info = local.start(port=free_port(), controller_port=free_port(), data_dir=data_dir,
-                       timeout=120)
+                       timeout=120, jvm_opts=local.FAST_START_JVM_OPTS)
     try:
         yield info.bootstrap
     finally:
