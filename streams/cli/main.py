@@ -189,13 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extensions() -> list[Callable[[argparse._SubParsersAction], None]]:
     """Commands that live beside their subsystem (simulate, evaluate, demo, ...)."""
-    out = []
-    try:
-        from streams.cli import extra
-        out.extend(extra.REGISTER)
-    except ImportError:
-        pass
-    return out
+    from streams.cli import ops
+
+    return [ops.register]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
