@@ -43,11 +43,15 @@ async def consumer_lag(s: Settings) -> list[tuple[str, int, int, int]]:
         committed = await admin.list_consumer_group_offsets(s.app_id)
     finally:
         await admin.close()
-    consumer = AIOKafkaConsumer(bootstrap_servers=s.bootstrap, group_id=None)
+    tps = sorted(committed, key=lambda tp: (tp.topic, tp.partition))
+    if not tps:
+        return []
+    consumer = AIOKafkaConsumer(bootstrap_servers=s.bootstrap, group_id=None,
+                                enable_auto_commit=False)
     await consumer.start()
     try:
-        tps = sorted(committed, key=lambda tp: (tp.topic, tp.partition))
-        ends = await consumer.end_offsets(tps) if tps else {}
+        consumer.assign(tps)  # aiokafka 0.14 cancels noisily on stop without an assignment
+        ends = await consumer.end_offsets(tps)
     finally:
         await consumer.stop()
     return [(tp.topic, tp.partition, committed[tp].offset, ends[tp]) for tp in tps]
