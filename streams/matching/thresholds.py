@@ -18,13 +18,16 @@ IRIS_HD_AT_FMR_4E6 = IRIS_HD_REVIEW
 #: (synthetic genuine HD 0.05-0.3) almost never.
 IRIS_HD_CLEARLY_DIFFERENT = 0.42
 
-#: Fingers, fused log-likelihood ratio (natural log) over the positions both records have.
-FINGER_LLR_MATCH = 16.0
-FINGER_LLR_REVIEW = 9.0
-#: Below this the fingers "clearly differ" (the sum over several fingers is strongly negative).
-FINGER_LLR_CLEARLY_DIFFERENT = -4.0
+#: Fingers: the fused log-likelihood ratio (natural log) summed over the positions both records
+#: have, each finger clipped to [-3, 8] (streams/matching/finger.py). A finger-only MATCH needs at
+#: least three strongly matching fingers (8 + 8 + 4): two impostor fingers in their 1e-4 tails
+#: are not enough. Synthetic 10-finger pairs: lowest genuine sum +55, highest impostor -17.
+FINGER_LLR_MATCH = 20.0
+FINGER_LLR_REVIEW = 12.0
+#: Below this the fingers "clearly differ": several fingers confidently do not match.
+FINGER_LLR_CLEARLY_DIFFERENT = -8.0
 #: At least this many fingers must be compared for a finger-only MATCH.
-FINGER_MIN_FOR_MATCH = 2
+FINGER_MIN_FOR_MATCH = 3
 
 #: Demographic similarity (posterior at a 1/1024 prior, NIK ignored) that can lift a grey-zone
 #: biometric pair to MATCH. It can never lower a clear biometric MATCH nor raise a clear miss.
