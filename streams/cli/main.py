@@ -189,9 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extensions() -> list[Callable[[argparse._SubParsersAction], None]]:
     """Commands that live beside their subsystem (simulate, evaluate, demo, ...)."""
-    from streams.cli import ops, replay
+    from streams.cli import demo, ops, replay
 
-    return [ops.register, replay.register]
+    return [ops.register, replay.register, demo.register]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
