@@ -158,3 +158,26 @@ def current_verdicts(records: list) -> dict[str, dict]:
         v = orjson.loads(r.value)
         out[v["enrollment_id"]] = v
     return out
+
+
+def feed_and_collect(ns: Namespace, lines: list[bytes], *, timeout: float = 600.0,
+                     settle: float = 3.0) -> tuple[list, list]:
+    """Publish ``lines`` (keyed by id) and read verdicts and dead letters until every input has
+    its outcome by the engine's own ingestion rules. Returns (verdict records, dlq records)."""
+    from streams.cli.demo import expected_outcomes
+    from streams.cli.kafka_io import key_of_line
+
+    s = ns.settings
+    want_ids, want_letters = expected_outcomes(lines)
+    produce(s.bootstrap, s.topics.enrollments, [(key_of_line(x), x) for x in lines], s)
+    letters = read_topic(s.bootstrap, s.topics.dlq, timeout=timeout, settle=0.5,
+                         done=lambda r: len(r) >= want_letters) if want_letters else []
+    verdicts = read_topic(
+        s.bootstrap, s.topics.verdicts, timeout=timeout, settle=settle,
+        done=lambda r: want_ids <= {x.key.decode() for x in r})
+    return verdicts, letters
+
+
+def write_lines(path: Path, records: list) -> Path:
+    path.write_bytes(b"".join(r.value + b"\n" for r in records))
+    return path
