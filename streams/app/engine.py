@@ -34,7 +34,7 @@ from streams.codecs.contract import decode_enrollment, parse_json
 from streams.decide import graph as g
 from streams.decide.revisions import next_revision, verdict_content
 from streams.decide.verdicts import decide_many
-from streams.ingest import Admitted, Source, admit, node_of
+from streams.ingest import Admitted, Source, admit, node_of, resend_identity
 from streams.matching import fusion
 from streams.pipeline import Gather, index_lookup, route_keys, route_refs
 from streams.settings import Settings
@@ -145,6 +145,11 @@ def create_app(settings: Settings) -> faust.App:
     async def ingest(stream: Any) -> None:
         async for event in stream.events():
             msg = event.message
+            if event.key is not None and done.get(event.key) is not None:
+                same = resend_identity(event.value)
+                if same is not None and same[0].encode() == event.key and \
+                        same[1] == stored_digest(same[0]):
+                    continue  # a replayed capture already fully processed: nothing can change
             source = Source(msg.topic, msg.partition, msg.offset, now_rfc3339())
             outcome = admit(event.key, event.value, source, stored_digest)
             if not isinstance(outcome, Admitted):

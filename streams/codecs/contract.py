@@ -62,6 +62,8 @@ def _pointer(error: ValidationError) -> str:
 
 
 def _schema_error(obj: dict[str, Any], schema_id: str) -> InputError | None:
+    if schemas.fast_check(schema_id)(obj):
+        return None
     errors = list(schemas.validator(schema_id).iter_errors(obj))
     if not errors:
         return None

@@ -561,3 +561,26 @@ def test_impossible_calendar_date_is_left_to_ingestion_unless_formats_are_assert
     doc = apply(example("enrollment"), ("demographics", "birth_date"), "1987-02-31")
     assert validator("enrollment").is_valid(doc)
     assert not validator("enrollment", formats=True).is_valid(doc)
+
+
+SCHEMA_IDS = {"enrollment": "tunggal.enrollment.v1", "verdict": "tunggal.verdict.v1",
+              "dead_letter": "tunggal.dead_letter.v1", "adjudication": "tunggal.adjudication.v1"}
+
+
+def test_the_compiled_fast_check_agrees_with_the_2020_12_validator() -> None:
+    """The engine's hot path uses a fastjsonschema predicate; it must accept and refuse exactly
+    what the reference validator does, on every example, mutation and valid variation."""
+    from streams.codecs.schemas import fast_check
+
+    docs = []
+    for kind in KINDS:
+        docs.append((kind, "example", example(kind)))
+        docs += [(kind, case.name, case.build(example(kind))) for case in CASES[kind]]
+    docs += [(kind, name, t(example(kind))) for kind, name, t in VALID]
+    disagree = []
+    for kind, name, doc in docs:
+        reference = not list(validator(kind).iter_errors(doc))
+        if fast_check(SCHEMA_IDS[kind])(doc) != reference:
+            disagree.append((kind, name, reference))
+    assert len(docs) > 250
+    assert disagree == []

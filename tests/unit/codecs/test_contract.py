@@ -87,3 +87,11 @@ def test_a_record_keyed_by_something_else_than_its_id_is_refused():
     assert isinstance(refused, Refused)
     assert refused.dead_letter["error"]["code"] == "KEY_MISMATCH"
     assert isinstance(admit(VALID["enrollment_id"].encode(), raw, SOURCE, lambda eid: None), Admitted)
+
+
+def test_resend_identity_reads_id_and_digest_without_validating():
+    from streams.ingest import resend_identity
+    raw = orjson.dumps(VALID)
+    admitted = admit(None, raw, SOURCE, lambda eid: None)
+    assert resend_identity(raw) == (VALID["enrollment_id"], admitted.enrollment.digest)
+    assert resend_identity(b"not json") is None and resend_identity(None) is None
