@@ -189,9 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extensions() -> list[Callable[[argparse._SubParsersAction], None]]:
     """Commands that live beside their subsystem (simulate, evaluate, demo, ...)."""
-    from streams.cli import demo, ops, replay
+    from streams.cli import demo, ops, replay, sim_commands
 
-    return [ops.register, replay.register, demo.register]
+    return [sim_commands.register, ops.register, replay.register, demo.register]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

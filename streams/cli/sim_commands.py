@@ -27,14 +27,15 @@ def cmd_simulate(args: argparse.Namespace, s: Settings) -> int:
     from streams.sim.population import simulate
     from streams.sim.scenarios import Shares
 
-    if args.people < 1:
-        raise ConfigError("--people must be at least 1")
+    if args.people < 1 or args.seed < 0 or args.workers < 1:
+        raise ConfigError("--people and --workers must be at least 1, --seed at least 0")
     try:
         shares = Shares(**{f.name: getattr(args, f"share_{f.name}") for f in fields(Shares)})
         shares.story_weights()
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     out = Path(args.out)
+    print(f"planning {args.people:,} people (seed {args.seed}) ...", file=sys.stderr, flush=True)
     progress = Progress("simulate", None, unit="ev")
     summary = simulate(args.people, args.seed, out, shares=shares, fingers=args.fingers,
                        workers=args.workers, progress=progress)
