@@ -8,9 +8,11 @@ biometrics. The rules, in order (thresholds in :mod:`streams.matching.thresholds
    likewise against FINGER_LLR_*.
 2. A modality that matches while another clearly differs: REVIEW (MODALITY_DISAGREEMENT) — e.g.
    irises match and fingers clearly do not, or the two eyes disagree.
-3. Any MATCH: MATCH.
-4. Any GREY: MATCH if the demographics strongly agree (DEMOGRAPHIC_SUPPORT), else REVIEW.
-5. Otherwise NO_MATCH.
+3. A single eye that is the only thing compared must be stronger (IRIS_HD_LONE_EYE_MATCH) or have
+   demographic support; else REVIEW (LONE_EYE_EVIDENCE).
+4. Any other MATCH: MATCH.
+5. Any GREY: MATCH if the demographics strongly agree (DEMOGRAPHIC_SUPPORT), else REVIEW.
+6. Otherwise NO_MATCH.
 
 The fused ``score`` is the posterior probability of "same person" at a prior of 1e-7 per
 comparison, from log10 likelihood ratios: each eye's impostor tail (Daugman's binomial, 249
@@ -22,6 +24,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from typing import Sequence
+
+import numpy as np
 
 
 from streams.decide.graph import MATCH, NO_MATCH, REVIEW, Edge
@@ -36,19 +40,37 @@ IMPOSTOR_DOF = 249
 DEMOGRAPHIC_MAX_DECADES = 3.0
 
 
+class IrisSide:
+    """One eye of a prepared enrollment: its template, its gallery-side words (packed once), and
+    its probe-side rotations (packed on first use as a probe: a gallery row rarely needs them)."""
+
+    __slots__ = ("template", "code_words", "mask_words", "_probe")
+
+    def __init__(self, template: IrisTemplate) -> None:
+        self.template = template
+        self.code_words, self.mask_words = iris.to_words(template)
+        self._probe: iris.IrisProbe | None = None
+
+    @property
+    def probe(self) -> iris.IrisProbe:
+        if self._probe is None:
+            self._probe = iris.prepare_probe(self.template)
+        return self._probe
+
+
 @dataclass(frozen=True, slots=True)
 class Prepared:
     """An enrollment indexed once for comparison."""
 
     enrollment_id: str
     nik: str
-    irises: dict[str, tuple[IrisTemplate, iris.IrisProbe]]
+    irises: dict[str, IrisSide]
     fingers: tuple[finger.FingerFeatures, ...]
     demo: demographic.DemoFeatures
 
 
 def prepare(e: Enrollment) -> Prepared:
-    irises = {t.eye: (t, iris.prepare_probe(t)) for t in e.irises if iris_usable(t)}
+    irises = {t.eye: IrisSide(t) for t in e.irises if iris_usable(t)}
     fingers = tuple(finger.prepare(f) for f in e.fingers if finger_usable(f))
     return Prepared(e.enrollment_id, e.nik, irises, fingers,
                     demographic.prepare(e.demographics, e.nik))
@@ -74,14 +96,16 @@ class PairEvidence:
 
 def _iris_scores(probe: Prepared, cands: Sequence[Prepared]) -> list[dict[str, float]]:
     out: list[dict[str, float]] = [{} for _ in cands]
-    for eye, (ptemplate, pprobe) in probe.irises.items():
+    for eye, side in probe.irises.items():
+        shape = side.template.shape
         rows = [i for i, c in enumerate(cands)
-                if eye in c.irises and c.irises[eye][0].shape == ptemplate.shape]
+                if eye in c.irises and c.irises[eye].template.shape == shape]
         if not rows:
             continue
-        block = iris.IrisBlock.from_templates([cands[i].irises[eye][0] for i in rows], eye=eye,
-                                              shape=ptemplate.shape)
-        hd = iris.score_many(pprobe, block).hd_norm
+        block = iris.IrisBlock(eye, tuple(int(d) for d in shape),
+                               np.stack([cands[i].irises[eye].code_words for i in rows]),
+                               np.stack([cands[i].irises[eye].mask_words for i in rows]))
+        hd = iris.score_many(side.probe, block).hd_norm
         for i, h in zip(rows, hd):
             if not math.isnan(h):
                 out[i][eye] = float(h)
@@ -126,6 +150,14 @@ def decide_pair(ev: PairEvidence) -> tuple[str, tuple[str, ...]]:
             miss.append("FINGER")
     if match and miss:
         return REVIEW, ("MODALITY_DISAGREEMENT",)
+    if match == ["IRIS_" + e for e in ev.iris_hd] and len(ev.iris_hd) == 1 and ev.finger is None:
+        # One eye and nothing else compared: nothing could contradict it, so it must be stronger
+        # (docs/calibration.md: 0.31 alone is ~5e-8 per comparison, too weak at 10^7 people).
+        if next(iter(ev.iris_hd.values())) <= T.IRIS_HD_LONE_EYE_MATCH:
+            return MATCH, ()
+        if ev.demographic >= T.DEMOGRAPHIC_SUPPORT:
+            return MATCH, ("DEMOGRAPHIC_SUPPORT",)
+        return REVIEW, ("LONE_EYE_EVIDENCE",)
     if match:
         return MATCH, ()
     if grey and not miss:

@@ -83,3 +83,13 @@ def test_fused_score_grows_with_evidence():
     strong = fused_score(ev({"R": 0.20}))
     assert strong > weak
     assert fused_score(ev({"R": 0.2, "L": 0.2}, fingers(20))) == pytest.approx(1.0)
+
+
+def test_a_lone_eye_must_be_stronger_or_supported():
+    lone = (T.IRIS_HD_LONE_EYE_MATCH + T.IRIS_HD_AT_FMR_1E8) / 2
+    decision, reasons = decide_pair(ev({"L": lone}, demo=0.5))
+    assert decision == REVIEW and reasons == ("LONE_EYE_EVIDENCE",)
+    assert decide_pair(ev({"L": T.IRIS_HD_LONE_EYE_MATCH - 0.01}, demo=0.5))[0] == MATCH
+    assert decide_pair(ev({"L": lone}, demo=0.999))[0] == MATCH
+    # the same eye with fingers that agree is an ordinary match
+    assert decide_pair(ev({"L": lone}, fingers(5.0)))[0] == MATCH
