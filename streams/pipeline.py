@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable
 
+from streams.blocking.biometric import BIOMETRIC_PREFIXES, MIN_SHARED_BIOMETRIC_KEYS
 from streams.routing import partition_for
 
 #: A blocking key's posting list stops growing at this many enrollments. Such a key is
@@ -85,3 +86,30 @@ class Gather:
         for key in sorted(self.parts, key=int):
             out.extend(self.parts[key])
         return out
+
+
+def tally_hits(hits: Iterable[tuple[str, str, int]]) -> list[list]:
+    """One index partition's answer: per candidate ``[id, gallery partition, biometric keys
+    shared, 1 if any demographic key shared]``, from ``(key, id, partition)`` hits. Each key
+    lives on exactly one index partition, so the tallies of several partitions add up."""
+    tally: dict[tuple[str, int], list[int]] = {}
+    for key, eid, part in hits:
+        t = tally.setdefault((eid, part), [0, 0])
+        if key.startswith(BIOMETRIC_PREFIXES):
+            t[0] += 1
+        else:
+            t[1] = 1
+    return [[eid, part, n, d] for (eid, part), (n, d) in sorted(tally.items())]
+
+
+def select_candidates(tallies: Iterable[list], min_shared: int = MIN_SHARED_BIOMETRIC_KEYS
+                      ) -> list[tuple[str, int]]:
+    """Candidates worth comparing from the tallies of every index partition: found through a
+    demographic key, or sharing at least ``min_shared`` biometric keys (a lone chance collision is
+    the typical impostor; see streams.blocking.biometric)."""
+    total: dict[tuple[str, int], list[int]] = {}
+    for eid, part, n, d in tallies:
+        t = total.setdefault((eid, part), [0, 0])
+        t[0] += n
+        t[1] |= d
+    return sorted(k for k, (n, d) in total.items() if d or n >= min_shared)

@@ -36,7 +36,14 @@ from streams.decide.revisions import next_revision, verdict_content
 from streams.decide.verdicts import decide_many
 from streams.ingest import Admitted, Source, admit, node_of, resend_identity
 from streams.matching import fusion
-from streams.pipeline import Gather, index_lookup, route_keys, route_refs
+from streams.pipeline import (
+    Gather,
+    index_lookup,
+    route_keys,
+    route_refs,
+    select_candidates,
+    tally_hits,
+)
 from streams.settings import Settings
 
 log = logging.getLogger("tunggal.engine")
@@ -182,12 +189,12 @@ def create_app(settings: Settings) -> faust.App:
     async def index_keys(stream: Any) -> None:
         async for event in stream.events():
             m = orjson.loads(event.value)
-            found: set[tuple[str, int]] = set()
+            hits: list[tuple[str, str, int]] = []
             for k in m["keys"]:
                 kb = k.encode()
                 old = index.get(kb)
                 look = index_lookup(orjson.loads(old) if old else None, m["probe"], m["pp"])
-                found.update(look.candidates)
+                hits.extend((k, eid, part) for eid, part in look.candidates)
                 if look.posting is not None:
                     index[kb] = orjson.dumps(look.posting)
                 elif look.oversized:
@@ -195,7 +202,7 @@ def create_app(settings: Settings) -> faust.App:
             await stage["candidates"].send(key=m["probe"].encode(), partition=m["pp"],
                                            value=orjson.dumps({**m, "keys": None,
                                                                "part": event.message.partition,
-                                                               "cands": sorted(found)}))
+                                                               "cands": tally_hits(hits)}))
 
     def gather(m: dict, what: str, payload: list) -> list | None:
         """Add one reply to its fan-out; the merged replies once all arrived, else None."""
@@ -221,10 +228,10 @@ def create_app(settings: Settings) -> faust.App:
     async def gather_candidates(stream: Any) -> None:
         async for event in stream.events():
             m = orjson.loads(event.value)
-            cands = gather(m, "cand", m["cands"])
-            if cands is None:
+            tallies = gather(m, "cand", m["cands"])
+            if tallies is None:
                 continue
-            refs = route_refs((eid, part) for eid, part in cands)
+            refs = route_refs(select_candidates(tallies))
             if not refs:
                 await finish(m["probe"], m["rid"], [])
                 continue

@@ -4,24 +4,41 @@ measured apart (benchmarks/blocking.py)."""
 
 from __future__ import annotations
 
+from streams.blocking import biometric
 from streams.domain.types import Enrollment
 from streams.matching.names import sorted_name_key
 
 
 def demographic_keys(e: Enrollment) -> list[str]:
-    """The NIK itself (finds RECAPTURE and NIK_CONFLICT candidates), the spelling-folded name with
-    the birth date (finds a DUPLICATE under a new NIK), and birth date, sex and regency (finds a
-    respelled name)."""
+    """Keys that survive the ways a person's own records differ (docs/blocking.md):
+
+    - ``nik:`` the NIK itself: finds RECAPTURE and NIK_CONFLICT candidates;
+    - ``nd:`` spelling-folded, order-free name with the birth date: a DUPLICATE under a new NIK;
+    - ``dsr:`` birth date, sex and regency: a respelled or renamed person;
+    - ``nsr:`` name, sex and regency: a mistyped birth date (one wrong digit, swapped fields);
+    - ``tmr:`` each name token with the unordered day/month and the regency: a dropped or added
+      name token together with a mistyped year.
+    """
     d = e.demographics
     keys = [f"nik:{e.nik}"]
     name = sorted_name_key(d.full_name)
+    regency = d.region_code[:5]
     if name:
         keys.append(f"nd:{name}|{d.birth_date}")
-    regency = d.region_code[:5]
+        keys.append(f"nsr:{name}|{d.sex}|{regency}")
     keys.append(f"dsr:{d.birth_date}|{d.sex}|{regency}")
+    month_day = "-".join(sorted(d.birth_date[5:].split("-")))
+    for token in sorted(set(name.split())):
+        if len(token) >= MIN_TOKEN_LENGTH:
+            keys.append(f"tmr:{token}|{month_day}|{regency}")
     return keys
 
 
+#: Name tokens shorter than this make no ``tmr:`` key (initials, particles).
+MIN_TOKEN_LENGTH = 3
+
+
 def keys_for(e: Enrollment) -> list[str]:
-    """Every blocking key of an enrollment, sorted and without repeats."""
-    return sorted(set(demographic_keys(e)))
+    """Every blocking key of an enrollment (demographic, iris, finger), sorted and without
+    repeats."""
+    return sorted(set(demographic_keys(e)) | set(biometric.keys_for(e)))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -31,6 +32,24 @@ def _banner(text: str) -> None:
     print(f"\n=== {text}", flush=True)
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _check_workers(procs: list[subprocess.Popen], workdir: Path) -> None:
+    """Fail fast, with the log tail, when a worker died."""
+    for i, p in enumerate(procs):
+        if p.poll() is not None:
+            log = workdir / f"worker{i + 1}.log"
+            tail = log.read_text(errors="replace").splitlines()[-15:] if log.exists() else []
+            raise TunggalError(f"worker {i + 1} exited with code {p.returncode}; last lines of "
+                               f"{log}:\n" + "\n".join(tail))
+
+
 def _start_workers(s: Settings, n: int, workdir: Path) -> list[subprocess.Popen]:
     procs = []
     for i in range(n):
@@ -38,7 +57,7 @@ def _start_workers(s: Settings, n: int, workdir: Path) -> list[subprocess.Popen]
         env.update({"TUNGGAL_BROKER": s.bootstrap, "TUNGGAL_APP_ID": s.app_id,
                     "TUNGGAL_PARTITIONS": str(s.partitions),
                     "TUNGGAL_DATA_DIR": str(workdir / f"worker{i + 1}"),
-                    "TUNGGAL_WEB_PORT": str(s.web_port + i),
+                    "TUNGGAL_WEB_PORT": str(_free_port()),
                     "TUNGGAL_TOPIC_ENROLLMENTS": s.topics.enrollments,
                     "TUNGGAL_TOPIC_DLQ": s.topics.dlq, "TUNGGAL_TOPIC_VERDICTS": s.topics.verdicts,
                     "TUNGGAL_TOPIC_ADJUDICATIONS": s.topics.adjudications})
@@ -97,7 +116,7 @@ def expected_outcomes(lines: list[bytes]) -> tuple[set[str], int]:
 
 
 async def _feed_and_watch(s: Settings, lines: list[bytes], rate: float | None, timeout: float,
-                          show: int) -> Counter:
+                          show: int, procs: list[subprocess.Popen], workdir: Path) -> Counter:
     """Publish the enrollments while printing notable verdicts; return when every input has its
     outcome (verdict or dead letter) or the timeout passes."""
     want_ids, want_letters = expected_outcomes(lines)
@@ -130,6 +149,7 @@ async def _feed_and_watch(s: Settings, lines: list[bytes], rate: float | None, t
             missing = len(want_ids - seen.keys())
             if not missing and letters >= want_letters:
                 break
+            _check_workers(procs, workdir)
             elapsed = time.monotonic() - started
             if elapsed > timeout:
                 raise TunggalError(f"timed out after {timeout:.0f} s: {missing:,} enrollments "
@@ -149,9 +169,14 @@ async def _feed_and_watch(s: Settings, lines: list[bytes], rate: float | None, t
     return kinds
 
 
+def _terminate(signum, frame):  # noqa: ARG001
+    raise KeyboardInterrupt  # run the `finally` blocks: stop what the demo started
+
+
 def cmd_demo(args: argparse.Namespace, s: Settings) -> int:
     from streams.broker import local
 
+    signal.signal(signal.SIGTERM, _terminate)
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     started_broker = False
@@ -166,6 +191,7 @@ def cmd_demo(args: argparse.Namespace, s: Settings) -> int:
         started_broker = True
         print(f"broker up on {info.bootstrap} in {info.elapsed_s:.1f} s (pid {info.pid})")
         s = s.with_(app_id="tunggal-demo", data_dir=workdir / "workers")
+        shutil.rmtree(s.data_dir, ignore_errors=True)  # table state of an earlier broker
     else:
         _banner(f"1. Kafka: using {s.broker} (TUNGGAL_BROKER); topics of this run: demo{run}-*")
         s = s.with_(app_id=f"tunggal-demo{run}", data_dir=workdir / f"workers-{run}",
@@ -190,7 +216,8 @@ def cmd_demo(args: argparse.Namespace, s: Settings) -> int:
         _banner(f"4. Stations publishing {'as fast as possible' if rate is None else f'{rate:.0f} enrollments/s'}"
                 "; notable verdicts as they arrive")
         t0 = time.monotonic()
-        kinds = asyncio.run(_feed_and_watch(s, lines, rate, args.timeout, args.show))
+        kinds = asyncio.run(_feed_and_watch(s, lines, rate, args.timeout, args.show, procs,
+                                            s.data_dir))
         elapsed = time.monotonic() - t0
         print(f"every input has its outcome after {elapsed:.0f} s "
               f"({len(lines) / elapsed:,.0f} enrollments/s end to end): "
