@@ -180,7 +180,12 @@ def test_engine_keys_include_demographic_and_biometric_keys(pairs):
     keys = keys_for(a)
     assert keys == sorted(set(keys))
     assert {k.split(":")[0] for k in keys} == {"nik", "nd", "nsr", "dsr", "tmr", "ir", "fp"}
-    assert set(biometric.keys_for(a)) <= set(keys)
+    # every iris key, and the finger keys of the indexed positions only
+    from streams.blocking.keys import INDEXED_FINGERS
+    assert set(biometric.iris_keys_for(a)) <= set(keys)
+    indexed = {k for f in a.fingers if f.position in INDEXED_FINGERS for k in finger_keys(f)}
+    others = {k for f in a.fingers if f.position not in INDEXED_FINGERS for k in finger_keys(f)}
+    assert indexed <= set(keys) and not (others - indexed) & set(keys)
 
 
 #: With the candidate rule (biometric-only candidates need two shared keys) impostors share
