@@ -7,7 +7,6 @@ Templates here are random, not realistic: realism is the synthetic population's 
 from __future__ import annotations
 
 import base64
-import copy
 from typing import Any
 
 import numpy as np
@@ -15,6 +14,7 @@ import orjson
 
 from streams.codecs import iso19794
 from streams.codecs.iris import pack
+from streams.sim.malformed import edited
 from streams.domain.types import DEFAULT_IRIS_SHAPE, FingerView, IrisTemplate
 
 
@@ -65,19 +65,8 @@ def make_enrollment(seq: int = 1, *, seed: int | None = None, fingers=(2, 7),
     return event
 
 
-def mutate(event: dict[str, Any], path: str, value: Any = ..., *, delete: bool = False) -> dict[str, Any]:
-    """A deep copy with the value at ``a/b/0/c`` replaced (or deleted)."""
-    out = copy.deepcopy(event)
-    parts = path.split("/")
-    target: Any = out
-    for p in parts[:-1]:
-        target = target[int(p)] if isinstance(target, list) else target[p]
-    last: Any = int(parts[-1]) if isinstance(target, list) else parts[-1]
-    if delete:
-        del target[last]
-    else:
-        target[last] = value
-    return out
+#: A deep copy with the value at ``a/b/0/c`` replaced (or deleted).
+mutate = edited
 
 
 def dumps(event: Any) -> bytes:

@@ -28,10 +28,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit, types
-from numba.extending import intrinsic
+from numba import njit
 
 from streams.domain.types import FingerView
+from streams.matching.bits import popcount as _popcount
 
 # --- MCC parameters (the paper's values for 500 dpi) -------------------------------------------
 #: Cylinder radius (px), spatial cells per side, direction bins.
@@ -102,17 +102,6 @@ FINGER_LLR_TABLE: tuple[tuple[float, float], ...] = (
     (0.02711, 7.074), (0.03549, 7.736), (0.04884, 8.0), (0.0776, 8.0), (0.1332, 8.0),
 )  # fmt: skip
 LLR_MIN, LLR_MAX = -3.0, 8.0
-
-
-@intrinsic
-def _popcount(typingctx, x):
-    """LLVM ctpop on a uint64 (one POPCNT instruction on x86-64)."""
-    sig = types.uint64(types.uint64)
-
-    def codegen(context, builder, signature, args):
-        return builder.ctpop(args[0])
-
-    return sig, codegen
 
 
 @dataclass(frozen=True, slots=True)

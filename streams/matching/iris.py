@@ -31,11 +31,11 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 import numpy as np
-from numba import njit, types
-from numba.extending import intrinsic
+from numba import njit
 
 from streams.domain.types import IrisTemplate
 from streams.errors import IrisShapeError, TemplateError
+from streams.matching.bits import popcount as _popcount
 
 #: Rotation search half-width for a 256-column code; other widths scale as
 #: ``round(16 * C / 256)``: 33 rotations (+-16 columns, +-22.5 degrees) at the default shape.
@@ -229,16 +229,6 @@ class IrisScores:
 
     def __len__(self) -> int:
         return int(self.hd_norm.shape[0])
-
-
-@intrinsic
-def _popcount(typingctx, x):
-    sig = types.uint64(types.uint64)
-
-    def codegen(context, builder, signature, args):
-        return builder.ctpop(args[0])
-
-    return sig, codegen
 
 
 @njit(cache=True, nogil=True)

@@ -26,7 +26,8 @@ class Malformed:
     id_readable: bool
 
 
-def _set(event: dict[str, Any], path: str, value: Any = None, *, delete: bool = False) -> dict:
+def edited(event: dict[str, Any], path: str, value: Any = None, *, delete: bool = False) -> dict:
+    """A deep copy of ``event`` with the value at ``a/b/0/c`` replaced (or deleted)."""
     out = copy.deepcopy(event)
     parts = path.split("/")
     target: Any = out
@@ -74,34 +75,34 @@ def variants(event: dict[str, Any]) -> list[Malformed]:
         Malformed("null_value", None, "NOT_JSON", False),
     ]
     edits: list[tuple[str, Callable[[dict], dict], str, bool]] = [
-        ("wrong_schema_id", lambda e: _set(e, "schema", "tunggal.enrollment.v0"), UNKNOWN_SCHEMA, True),
-        ("missing_nik", lambda e: _set(e, "nik", delete=True), "SCHEMA_VIOLATION", True),
-        ("nik_15_digits", lambda e: _set(e, "nik", e["nik"][:15]), "SCHEMA_VIOLATION", True),
-        ("nik_with_letter", lambda e: _set(e, "nik", "A" + e["nik"][1:]), "SCHEMA_VIOLATION", True),
-        ("missing_demographics", lambda e: _set(e, "demographics", delete=True), "SCHEMA_VIOLATION", True),
-        ("captured_at_without_offset", lambda e: _set(e, "captured_at", "2017-09-13T10:15:00"),
+        ("wrong_schema_id", lambda e: edited(e, "schema", "tunggal.enrollment.v0"), UNKNOWN_SCHEMA, True),
+        ("missing_nik", lambda e: edited(e, "nik", delete=True), "SCHEMA_VIOLATION", True),
+        ("nik_15_digits", lambda e: edited(e, "nik", e["nik"][:15]), "SCHEMA_VIOLATION", True),
+        ("nik_with_letter", lambda e: edited(e, "nik", "A" + e["nik"][1:]), "SCHEMA_VIOLATION", True),
+        ("missing_demographics", lambda e: edited(e, "demographics", delete=True), "SCHEMA_VIOLATION", True),
+        ("captured_at_without_offset", lambda e: edited(e, "captured_at", "2017-09-13T10:15:00"),
          "SCHEMA_VIOLATION", True),
-        ("impossible_birth_date", lambda e: _set(e, "demographics/birth_date", "1987-02-30"),
+        ("impossible_birth_date", lambda e: edited(e, "demographics/birth_date", "1987-02-30"),
          "SCHEMA_VIOLATION", True),
-        ("bad_sex", lambda e: _set(e, "demographics/sex", "X"), "SCHEMA_VIOLATION", True),
-        ("extra_field", lambda e: _set(e, "unexpected", 1), "SCHEMA_VIOLATION", True),
-        ("missing_enrollment_id", lambda e: _set(e, "enrollment_id", delete=True), "SCHEMA_VIOLATION", False),
-        ("finger_position_11", lambda e: _set(e, "fingerprints/0/position", 11), "SCHEMA_VIOLATION", True),
-        ("finger_position_twice", lambda e: _set(e, "fingerprints", [fp0, fp0]), "SCHEMA_VIOLATION", True),
-        ("bad_base64_finger", lambda e: _set(e, "fingerprints/0/data", "@@not base64@@"), "BAD_BASE64", True),
-        ("bad_base64_iris", lambda e: _set(e, "irises/0/code", ir0["code"][:-3] + "!!="), "BAD_BASE64", True),
-        ("iris_code_shorter_than_shape", lambda e: _set(e, "irises/0/code", _b64(code[:-1])),
+        ("bad_sex", lambda e: edited(e, "demographics/sex", "X"), "SCHEMA_VIOLATION", True),
+        ("extra_field", lambda e: edited(e, "unexpected", 1), "SCHEMA_VIOLATION", True),
+        ("missing_enrollment_id", lambda e: edited(e, "enrollment_id", delete=True), "SCHEMA_VIOLATION", False),
+        ("finger_position_11", lambda e: edited(e, "fingerprints/0/position", 11), "SCHEMA_VIOLATION", True),
+        ("finger_position_twice", lambda e: edited(e, "fingerprints", [fp0, fp0]), "SCHEMA_VIOLATION", True),
+        ("bad_base64_finger", lambda e: edited(e, "fingerprints/0/data", "@@not base64@@"), "BAD_BASE64", True),
+        ("bad_base64_iris", lambda e: edited(e, "irises/0/code", ir0["code"][:-3] + "!!="), "BAD_BASE64", True),
+        ("iris_code_shorter_than_shape", lambda e: edited(e, "irises/0/code", _b64(code[:-1])),
          "BAD_IRIS_SHAPE", True),
-        ("iris_shape_63_columns", lambda e: _set(e, "irises/0/shape", [2, 16, 63, 2]), "BAD_IRIS_SHAPE", True),
-        ("iris_shape_3_dims", lambda e: _set(e, "irises/0/shape", [2, 16, 256]), "BAD_IRIS_SHAPE", True),
-        ("truncated_iso_record", lambda e: _set(e, "fingerprints/0/data", _b64(iso[: len(iso) - 7])),
+        ("iris_shape_63_columns", lambda e: edited(e, "irises/0/shape", [2, 16, 63, 2]), "BAD_IRIS_SHAPE", True),
+        ("iris_shape_3_dims", lambda e: edited(e, "irises/0/shape", [2, 16, 256]), "BAD_IRIS_SHAPE", True),
+        ("truncated_iso_record", lambda e: edited(e, "fingerprints/0/data", _b64(iso[: len(iso) - 7])),
          "BAD_ISO_19794_2", True),
-        ("foreign_record", lambda e: _set(e, "fingerprints/0/data", _b64(b"\x89PNG\r\n\x1a\n" + iso[8:])),
+        ("foreign_record", lambda e: edited(e, "fingerprints/0/data", _b64(b"\x89PNG\r\n\x1a\n" + iso[8:])),
          "BAD_ISO_19794_2", True),
-        ("ansi_378_record", lambda e: _set(e, "fingerprints/0/data", _b64(ansi378_record(fp0["position"]))),
+        ("ansi_378_record", lambda e: edited(e, "fingerprints/0/data", _b64(ansi378_record(fp0["position"]))),
          "ANSI_378_NOT_SUPPORTED", True),
         ("iso_position_mismatch",
-         lambda e: _set(e, "fingerprints/0/position", 1 if fp0["position"] != 1 else 2),
+         lambda e: edited(e, "fingerprints/0/position", 1 if fp0["position"] != 1 else 2),
          "BAD_ISO_19794_2", True),
     ]
     for kind, edit, err, readable in edits:
