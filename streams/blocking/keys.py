@@ -17,8 +17,12 @@ def demographic_keys(e: Enrollment) -> list[str]:
     - ``nd:`` spelling-folded, order-free name with the birth date: a DUPLICATE under a new NIK;
     - ``dsr:`` birth date, sex and regency: a respelled or renamed person;
     - ``nsr:`` name, sex and regency: a mistyped birth date (one wrong digit, swapped fields);
-    - ``tmr:`` each name token with the unordered day/month and the regency: a dropped or added
-      name token together with a mistyped year.
+    - ``tmd:`` each name token with the unordered day/month: a dropped or added name token, a
+      moved domicile and a mistyped year at once;
+    - ``ty:`` each name token with the birth year and sex: the same with a mistyped day or month.
+
+    A single wrong digit of the birth date leaves either its year or its day/month intact, so
+    one of the token keys survives it wherever the person moved.
     """
     d = e.demographics
     keys = [f"nik:{e.nik}"]
@@ -28,10 +32,12 @@ def demographic_keys(e: Enrollment) -> list[str]:
         keys.append(f"nd:{name}|{d.birth_date}")
         keys.append(f"nsr:{name}|{d.sex}|{regency}")
     keys.append(f"dsr:{d.birth_date}|{d.sex}|{regency}")
+    year = d.birth_date[:4]
     month_day = "-".join(sorted(d.birth_date[5:].split("-")))
     for token in sorted(set(name.split())):
         if len(token) >= MIN_TOKEN_LENGTH:
-            keys.append(f"tmr:{token}|{month_day}|{regency}")
+            keys.append(f"tmd:{token}|{month_day}")
+            keys.append(f"ty:{token}|{year}|{d.sex}")
     return keys
 
 

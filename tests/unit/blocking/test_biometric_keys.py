@@ -179,7 +179,7 @@ def test_engine_keys_include_demographic_and_biometric_keys(pairs):
     a, _ = pairs[0]
     keys = keys_for(a)
     assert keys == sorted(set(keys))
-    assert {k.split(":")[0] for k in keys} == {"nik", "nd", "nsr", "dsr", "tmr", "ir", "fp"}
+    assert {k.split(":")[0] for k in keys} == {"nik", "nd", "nsr", "dsr", "tmd", "ty", "ir", "fp"}
     # every iris key, and the finger keys of the indexed positions only
     from streams.blocking.keys import INDEXED_FINGERS
     assert set(biometric.iris_keys_for(a)) <= set(keys)
