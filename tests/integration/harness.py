@@ -181,3 +181,33 @@ def feed_and_collect(ns: Namespace, lines: list[bytes], *, timeout: float = 600.
 def write_lines(path: Path, records: list) -> Path:
     path.write_bytes(b"".join(r.value + b"\n" for r in records))
     return path
+
+
+async def _group_state(bootstrap: str, group: str) -> tuple[str, int]:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_consumer_groups([group])
+    finally:
+        await admin.close()
+    for resp in described:
+        for g in resp.groups:
+            return str(g[2]), len(g[5])
+    return "Dead", 0
+
+
+def wait_for_group(ns: Namespace, members: int, timeout: float = 120.0) -> None:
+    """Block until the worker group is Stable with ``members`` members (all workers assigned)."""
+    deadline = time.monotonic() + timeout
+    state = ("?", 0)
+    while time.monotonic() < deadline:
+        state = asyncio.run(_group_state(ns.bootstrap, ns.settings.app_id))
+        if state == ("Stable", members):
+            time.sleep(2.0)
+            if asyncio.run(_group_state(ns.bootstrap, ns.settings.app_id)) == ("Stable", members):
+                return
+        time.sleep(1.0)
+    raise AssertionError(f"group {ns.settings.app_id} not stable with {members} members: {state}\n"
+                         + ns.worker_logs())
