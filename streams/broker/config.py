@@ -164,9 +164,16 @@ def ports_from_properties(text: str) -> tuple[str, int, int] | None:
         return None
 
 
-def new_cluster_id() -> str:
-    """A fresh KRaft cluster id: 16 random bytes, base64url, no padding (22 characters)."""
-    return base64.urlsafe_b64encode(os.urandom(CLUSTER_ID_BYTES)).rstrip(b"=").decode("ascii")
+def new_cluster_id(random_bytes=os.urandom) -> str:
+    """A fresh KRaft cluster id: 16 random bytes, base64url, no padding (22 characters).
+
+    Like Kafka's own ``Uuid.randomUuid``, an id starting with ``-`` is drawn again: the storage
+    tool's argument parser would read it as an option (1 start in 64 failed that way).
+    """
+    while True:
+        cid = base64.urlsafe_b64encode(random_bytes(CLUSTER_ID_BYTES)).rstrip(b"=").decode("ascii")
+        if not cid.startswith("-"):
+            return cid
 
 
 def is_formatted(config: BrokerConfig) -> bool:

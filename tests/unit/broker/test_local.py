@@ -418,3 +418,13 @@ def test_ensure_broker_with_a_bootstrap_starts_nothing(tmp_path: Path) -> None:
     address = local.ensure_broker("kafka.example:9092", data_dir=tmp_path / "never")
     assert address == "kafka.example:9092"
     assert not (tmp_path / "never").exists()
+
+
+def test_cluster_id_never_starts_with_a_dash():
+    """The storage tool would parse '-...' as an option (a CI run failed on one in 64 starts)."""
+    from streams.broker.config import new_cluster_id
+
+    draws = iter([b"\xf8" + bytes(15), b"\x00" * 16])  # base64url of 0xf8... starts with '-'
+    cid = new_cluster_id(lambda n: next(draws))
+    assert cid == "A" * 22
+    assert all(not new_cluster_id().startswith("-") for _ in range(2000))
