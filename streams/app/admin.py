@@ -6,6 +6,7 @@ the broker from auto-creating them with one partition.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -15,6 +16,9 @@ from streams.errors import BrokerError
 from streams.settings import Settings
 
 log = logging.getLogger("tunggal.admin")
+
+#: How long to wait for a newly created topic's partitions to show in the metadata.
+METADATA_WAIT_S = 15.0
 
 
 def contract_topics(settings: Settings) -> list[NewTopic]:
@@ -55,8 +59,18 @@ async def ensure_topics(settings: Settings) -> dict[str, int]:
                 log.info("created topics %s", ", ".join(t.name for t in missing))
             except TopicAlreadyExistsError:
                 pass
-        meta = await admin.describe_topics([t.name for t in wanted])
-        counts = {m["topic"]: len(m["partitions"]) for m in meta}
+        # A topic just created can be described with no partitions until its metadata has
+        # propagated: ask again for a while rather than report a wrong count.
+        deadline = asyncio.get_running_loop().time() + METADATA_WAIT_S
+        while True:
+            meta = await admin.describe_topics([t.name for t in wanted])
+            counts = {m["topic"]: len(m["partitions"]) for m in meta}
+            if all(counts.get(t.name, 0) > 0 for t in wanted):
+                break
+            if asyncio.get_running_loop().time() > deadline:
+                raise BrokerError(f"topics have no partitions after {METADATA_WAIT_S:.0f} s: "
+                                  f"{counts}")
+            await asyncio.sleep(0.2)
     finally:
         await admin.close()
     for name, n in counts.items():
