@@ -15,7 +15,7 @@ import orjson
 from streams.codecs import iso19794
 from streams.codecs.iris import pack
 from streams.sim.malformed import edited
-from streams.domain.types import DEFAULT_IRIS_SHAPE, FingerView, IrisTemplate
+from streams.domain.types import DEFAULT_IRIS_SHAPE, Demographics, FingerView, IrisTemplate
 
 
 def b64(data: bytes) -> str:
@@ -71,3 +71,11 @@ mutate = edited
 
 def dumps(event: Any) -> bytes:
     return orjson.dumps(event)
+
+
+def make_demographics(**overrides: Any) -> Demographics:
+    """The contract example's demographics, with overrides."""
+    fields = {"full_name": "SITI NURHALIZA", "birth_place": "BANDUNG", "birth_date": "1987-04-05",
+              "sex": "F", "region_code": "32.73.05.1001"}
+    fields.update(overrides)
+    return Demographics(**fields)

@@ -21,18 +21,9 @@ from streams.domain.nik import (
 )
 from streams.domain.types import Demographics
 from streams.errors import InputError
+from tests.factories import make_demographics
 
 
-def make_demographics(**overrides) -> Demographics:
-    fields = {
-        "full_name": "SITI NURHALIZA",
-        "birth_place": "BANDUNG",
-        "birth_date": "1987-04-05",
-        "sex": "F",
-        "region_code": "32.73.05.1001",
-    }
-    fields.update(overrides)
-    return Demographics(**fields)
 
 
 region_codes = st.builds(

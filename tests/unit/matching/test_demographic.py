@@ -40,22 +40,13 @@ from streams.matching.demographic import (
     score_many,
     stack,
 )
+from tests.factories import make_demographics
 from streams.matching.names import clean_name, name_key, place_key, sorted_name_key
 from streams.sim.people import PeopleGenerator, perturb_birth_date, respell
 
 NIK = "3273054504870001"
 
 
-def make_demographics(**overrides) -> Demographics:
-    fields = {
-        "full_name": "SITI NURHALIZA",
-        "birth_place": "BANDUNG",
-        "birth_date": "1987-04-05",
-        "sex": "F",
-        "region_code": "32.73.05.1001",
-    }
-    fields.update(overrides)
-    return Demographics(**fields)
 
 
 # --- normalisation ------------------------------------------------------------------------------
