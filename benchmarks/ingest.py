@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import socket
 import sys
 import tempfile
 import time
@@ -23,6 +21,9 @@ import orjson
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _broker import throwaway_broker  # noqa: E402
 
 from streams.app.admin import ensure_topics  # noqa: E402
 from streams.cli.kafka_io import produce_lines, read_jsonl_lines  # noqa: E402
@@ -30,12 +31,6 @@ from streams.cli.progress import Progress  # noqa: E402
 from streams.ingest import Admitted, Source, admit  # noqa: E402
 from streams.settings import Settings  # noqa: E402
 from streams.sim.population import simulate  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main() -> dict:
@@ -62,14 +57,7 @@ def main() -> dict:
             digests.setdefault(out.enrollment.enrollment_id, out.enrollment.digest)
     validate_s = time.process_time() - c0
 
-    broker_dir = None
-    bootstrap = os.environ.get("TUNGGAL_BROKER")
-    if not bootstrap:
-        from streams.broker import local
-        broker_dir = work / "kafka"
-        bootstrap = local.start(port=free_port(), controller_port=free_port(),
-                                data_dir=broker_dir).bootstrap
-    try:
+    with throwaway_broker(work) as bootstrap:
         s = Settings.from_env({"TUNGGAL_BROKER": bootstrap, "TUNGGAL_TOPIC_ENROLLMENTS":
                                f"bench-{int(time.time())}-enrollments"})
         asyncio.run(ensure_topics(s))
@@ -77,10 +65,6 @@ def main() -> dict:
         asyncio.run(produce_lines(bootstrap, s.topics.enrollments, lines, total=len(lines),
                                   progress=Progress("produce", len(lines))))
         produce_s = time.monotonic() - p0
-    finally:
-        if broker_dir is not None:
-            from streams.broker import local
-            local.stop(broker_dir)
     result = {
         "enrollments": len(lines), "valid": valid, "megabytes": round(mb, 1),
         "generate_s": round(gen_s, 1),

@@ -8,7 +8,7 @@ the same (or no) output.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Iterable, Protocol
 
 from streams.blocking.biometric import BIOMETRIC_PREFIXES, MIN_SHARED_BIOMETRIC_KEYS
 from streams.routing import partition_for
@@ -35,30 +35,96 @@ def route_refs(refs: Iterable[tuple[str, int]]) -> dict[int, list[str]]:
     return out
 
 
+class PostingStore(Protocol):
+    """Where one index partition keeps its posting lists (blocking key -> packed entries)."""
+
+    def get_many(self, keys: list[bytes]) -> list[bytes | None]: ...
+
+    def put_many(self, items: dict[bytes, bytes]) -> None: ...
+
+
+class DictPostings:
+    """A :class:`PostingStore` in a dict (tests, and rebuilding a partition in memory)."""
+
+    def __init__(self) -> None:
+        self.data: dict[bytes, bytes] = {}
+
+    def get_many(self, keys: list[bytes]) -> list[bytes | None]:
+        return [self.data.get(k) for k in keys]
+
+    def put_many(self, items: dict[bytes, bytes]) -> None:
+        self.data.update(items)
+
+
+# An entry is b"<gallery partition>:<enrollment id>"; entries are joined by a space, which no
+# identifier contains (schemas: printable ASCII, no whitespace).
+_SEP = b" "
+
+
+def posting_entry(eid: str, part: int) -> bytes:
+    return b"%d:%s" % (part, eid.encode())
+
+
+def posting_members(raw: bytes | None) -> list[tuple[str, int]]:
+    if not raw:
+        return []
+    out = []
+    for ent in raw.split(_SEP):
+        part, eid = ent.split(b":", 1)
+        out.append((eid.decode(), int(part)))
+    return out
+
+
 @dataclass(slots=True)
-class Lookup:
-    """The outcome of one key lookup."""
+class Indexed:
+    """The outcome of indexing one probe's keys on one index partition."""
 
-    candidates: list[tuple[str, int]]
-    posting: list[list] | None  # the new posting list to store, or None when unchanged
-    oversized: bool
+    hits: list[tuple[str, str, int]]  # (key, candidate id, candidate's gallery partition)
+    admitted: list[str]  # keys whose posting lists now hold the probe (empty on redelivery)
+    oversized: int  # keys whose lists were full, so the probe was not added to them
 
 
-def index_lookup(posting: list[list] | None, probe: str, probe_partition: int,
-                 cap: int = POSTING_CAP) -> Lookup:
-    """Candidates under one key, and the key's posting list with the probe added.
+def index_probe(store: PostingStore, probe: str, probe_partition: int, keys: list[str],
+                already_indexed: bool, cap: int = POSTING_CAP) -> Indexed:
+    """Candidates under each key, and the probe added to every key's posting list not yet full.
 
-    The probe meets every enrollment indexed under the key before it; the pair is compared once,
+    The probe meets every enrollment indexed under a key before it; the pair is compared once,
     by whichever of the two was indexed second. Two captures in flight together still meet: the
-    index partition orders them.
+    index partition orders them. A redelivered probe (``already_indexed``) changes nothing and
+    gets its candidates again.
     """
-    entries = posting or []
-    candidates = [(e, p) for e, p in entries if e != probe]
-    if any(e == probe for e, _ in entries):
-        return Lookup(candidates, None, False)
-    if len(entries) >= cap:
-        return Lookup(candidates, None, True)
-    return Lookup(candidates, [*entries, [probe, probe_partition]], False)
+    kbs = [k.encode() for k in keys]
+    olds = store.get_many(kbs)
+    hits: list[tuple[str, str, int]] = []
+    admitted: list[str] = []
+    writes: dict[bytes, bytes] = {}
+    oversized = 0
+    me = posting_entry(probe, probe_partition)
+    for k, kb, old in zip(keys, kbs, olds):
+        members = posting_members(old)
+        hits.extend((k, eid, part) for eid, part in members if eid != probe)
+        if already_indexed:
+            continue
+        if len(members) >= cap:
+            oversized += 1
+            continue
+        writes[kb] = old + _SEP + me if old else me
+        admitted.append(k)
+    if writes:
+        store.put_many(writes)
+    return Indexed(hits, admitted, oversized)
+
+
+def rebuild_postings(rows: Iterable[tuple[str, int, list[str]]]) -> dict[bytes, bytes]:
+    """An index partition's posting lists from its per-probe rows ``(id, gallery partition,
+    admitted keys)``: exactly the lists that indexing those probes produced (members are a set;
+    their order never matters)."""
+    acc: dict[bytes, list[bytes]] = {}
+    for eid, part, keys in rows:
+        me = posting_entry(eid, part)
+        for k in keys:
+            acc.setdefault(k.encode(), []).append(me)
+    return {k: _SEP.join(v) for k, v in acc.items()}
 
 
 @dataclass(slots=True)

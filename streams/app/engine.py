@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Iterator
 
 import faust
 import orjson
@@ -36,9 +36,10 @@ from streams.decide.revisions import next_revision, verdict_content
 from streams.decide.verdicts import decide_many
 from streams.ingest import Admitted, Source, admit, node_of, resend_identity
 from streams.matching import fusion
+from streams.app.postings import PartitionedPostings, table_partition_items
 from streams.pipeline import (
     Gather,
-    index_lookup,
+    index_probe,
     route_keys,
     route_refs,
     select_candidates,
@@ -129,11 +130,24 @@ def create_app(settings: Settings) -> faust.App:
 
     gallery = table("gallery")  # id -> digest (32 chars) + the raw valid event
     done = table("done")  # id -> request id whose evidence reached the resolver
-    index = table("index")  # blocking key -> [[id, gallery partition], ...]
+    # probe id -> {"pp": gallery partition, "keys": keys it was admitted under}, per index
+    # partition; the posting lists are a local projection of these rows (streams/app/postings.py)
+    index_rows = table("index-rows")
     pending = table("pending")  # probe \0 request \0 stage -> Gather
     graph = TableGraph(table("nodes", 1), table("edges", 1), table("niks", 1))
     current = table("verdict-state", changelog_topic=verdicts)  # id -> current verdict
     prepared = _Prepared(PREPARED_CACHE)
+
+    def rows_of(partition: int) -> Iterator[tuple[str, int, list[str]]]:
+        for key, value in table_partition_items(index_rows, partition):
+            row = orjson.loads(value)
+            yield key.decode(), int(row["pp"]), row["keys"]
+
+    postings = PartitionedPostings(s.data_dir / "postings", rows_of)
+
+    @app.on_partitions_revoked.connect
+    async def _forget_postings(sender: Any, revoked: Any, **kwargs: Any) -> None:
+        postings.invalidate()
 
     def stored_digest(eid: str) -> str | None:
         raw = gallery.get(eid.encode())
@@ -189,20 +203,19 @@ def create_app(settings: Settings) -> faust.App:
     async def index_keys(stream: Any) -> None:
         async for event in stream.events():
             m = orjson.loads(event.value)
-            hits: list[tuple[str, str, int]] = []
-            for k in m["keys"]:
-                kb = k.encode()
-                old = index.get(kb)
-                look = index_lookup(orjson.loads(old) if old else None, m["probe"], m["pp"])
-                hits.extend((k, eid, part) for eid, part in look.candidates)
-                if look.posting is not None:
-                    index[kb] = orjson.dumps(look.posting)
-                elif look.oversized:
-                    log.debug("oversized block %s: %s not indexed under it", k, m["probe"])
-            await stage["candidates"].send(key=m["probe"].encode(), partition=m["pp"],
-                                           value=orjson.dumps({**m, "keys": None,
-                                                               "part": event.message.partition,
-                                                               "cands": tally_hits(hits)}))
+            part = event.message.partition
+            probe = m["probe"].encode()
+            seen = index_rows.get(probe) is not None  # a redelivery: already indexed here
+            result = index_probe(postings.store(part), m["probe"], m["pp"], m["keys"],
+                                 already_indexed=seen)
+            if result.oversized:
+                log.debug("%s: %d oversized blocks, not indexed under them", m["probe"],
+                          result.oversized)
+            if not seen:
+                index_rows[probe] = orjson.dumps({"pp": m["pp"], "keys": result.admitted})
+            await stage["candidates"].send(key=probe, partition=m["pp"],
+                                           value=orjson.dumps({**m, "keys": None, "part": part,
+                                                               "cands": tally_hits(result.hits)}))
 
     def gather(m: dict, what: str, payload: list) -> list | None:
         """Add one reply to its fan-out; the merged replies once all arrived, else None."""

@@ -40,7 +40,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _check_workers(procs: list[subprocess.Popen], workdir: Path) -> None:
+def check_workers(procs: list[subprocess.Popen], workdir: Path) -> None:
     """Fail fast, with the log tail, when a worker died."""
     for i, p in enumerate(procs):
         if p.poll() is not None:
@@ -50,7 +50,7 @@ def _check_workers(procs: list[subprocess.Popen], workdir: Path) -> None:
                                f"{log}:\n" + "\n".join(tail))
 
 
-def _start_workers(s: Settings, n: int, workdir: Path) -> list[subprocess.Popen]:
+def start_workers(s: Settings, n: int, workdir: Path) -> list[subprocess.Popen]:
     procs = []
     for i in range(n):
         env = {k: v for k, v in os.environ.items() if not k.startswith("TUNGGAL_")}
@@ -68,7 +68,7 @@ def _start_workers(s: Settings, n: int, workdir: Path) -> list[subprocess.Popen]
     return procs
 
 
-def _stop_workers(procs: list[subprocess.Popen]) -> None:
+def stop_workers(procs: list[subprocess.Popen]) -> None:
     for p in procs:
         if p.poll() is None:
             p.send_signal(signal.SIGTERM)
@@ -149,7 +149,7 @@ async def _feed_and_watch(s: Settings, lines: list[bytes], rate: float | None, t
             missing = len(want_ids - seen.keys())
             if not missing and letters >= want_letters:
                 break
-            _check_workers(procs, workdir)
+            check_workers(procs, workdir)
             elapsed = time.monotonic() - started
             if elapsed > timeout:
                 raise TunggalError(f"timed out after {timeout:.0f} s: {missing:,} enrollments "
@@ -210,7 +210,7 @@ def cmd_demo(args: argparse.Namespace, s: Settings) -> int:
         from streams.app.admin import ensure_topics
         asyncio.run(ensure_topics(s))
         s.data_dir.mkdir(parents=True, exist_ok=True)
-        procs = _start_workers(s, args.workers, s.data_dir)
+        procs = start_workers(s, args.workers, s.data_dir)
 
         rate = None if args.rate <= 0 else args.rate
         _banner(f"4. Stations publishing {'as fast as possible' if rate is None else f'{rate:.0f} enrollments/s'}"
@@ -236,7 +236,7 @@ def cmd_demo(args: argparse.Namespace, s: Settings) -> int:
         return code
     finally:
         _banner("7. Stopping what the demo started")
-        _stop_workers(procs)
+        stop_workers(procs)
         if started_broker:
             local.stop(workdir / "kafka")
         print("done. Files: " + str(workdir))

@@ -5,8 +5,11 @@ from hypothesis import strategies as st
 
 from streams.pipeline import (
     POSTING_CAP,
+    DictPostings,
     Gather,
-    index_lookup,
+    index_probe,
+    posting_members,
+    rebuild_postings,
     route_keys,
     route_refs,
     select_candidates,
@@ -27,19 +30,49 @@ def test_refs_grouped_by_gallery_partition():
     assert route_refs([("b", 1), ("a", 0), ("c", 1), ("b", 1)]) == {0: ["a"], 1: ["b", "c"]}
 
 
-def test_index_lookup_returns_earlier_members_and_adds_the_probe_once():
-    first = index_lookup(None, "a", 0)
-    assert first.candidates == [] and first.posting == [["a", 0]]
-    second = index_lookup(first.posting, "b", 2)
-    assert second.candidates == [("a", 0)] and second.posting == [["a", 0], ["b", 2]]
-    again = index_lookup(second.posting, "b", 2)  # redelivery
-    assert again.candidates == [("a", 0)] and again.posting is None
+def test_indexing_returns_earlier_members_and_adds_the_probe_once():
+    store = DictPostings()
+    first = index_probe(store, "a", 0, ["k1", "k2"], already_indexed=False)
+    assert first.hits == [] and first.admitted == ["k1", "k2"]
+    second = index_probe(store, "b", 2, ["k2", "k3"], already_indexed=False)
+    assert second.hits == [("k2", "a", 0)] and second.admitted == ["k2", "k3"]
+    before = dict(store.data)
+    again = index_probe(store, "b", 2, ["k2", "k3"], already_indexed=True)  # redelivery
+    assert again.hits == [("k2", "a", 0)] and again.admitted == []
+    assert store.data == before
+    assert posting_members(store.data[b"k2"]) == [("a", 0), ("b", 2)]
 
 
 def test_full_posting_list_admits_no_more_but_still_answers():
-    full = [[f"e{i}", 0] for i in range(POSTING_CAP)]
-    look = index_lookup(full, "late", 1)
-    assert look.oversized and look.posting is None and len(look.candidates) == POSTING_CAP
+    store = DictPostings()
+    for i in range(POSTING_CAP):
+        index_probe(store, f"e{i}", i % 4, ["common", f"own{i}"], already_indexed=False)
+    late = index_probe(store, "late", 1, ["common", "mine"], already_indexed=False)
+    assert late.oversized == 1 and late.admitted == ["mine"]
+    assert len([h for h in late.hits if h[0] == "common"]) == POSTING_CAP
+
+
+@given(st.lists(st.tuples(st.integers(0, 40), st.integers(0, 3),
+                          st.lists(st.sampled_from([f"k{i}" for i in range(12)]), max_size=6)),
+                max_size=60),
+       st.integers(1, 8))
+def test_rebuilt_posting_lists_equal_the_ones_indexing_built(probes, cap):
+    live = DictPostings()
+    rows = {}
+    for n, part, keys in probes:
+        eid = f"e{n}"
+        keys = sorted(set(keys))
+        result = index_probe(live, eid, part, keys, already_indexed=eid in rows, cap=cap)
+        rows.setdefault(eid, (eid, part, result.admitted))
+    rebuilt = rebuild_postings(rows.values())
+    as_sets = lambda d: {k: sorted(posting_members(v)) for k, v in d.items()}  # noqa: E731
+    assert as_sets(rebuilt) == as_sets(live.data)
+
+
+def test_identifiers_with_colons_and_punctuation_survive_the_posting_encoding():
+    store = DictPostings()
+    index_probe(store, "st:01/2026-x", 3, ["k"], already_indexed=False)
+    assert posting_members(store.data[b"k"]) == [("st:01/2026-x", 3)]
 
 
 @given(st.lists(st.tuples(st.integers(0, 3), st.binary(max_size=8)), max_size=30),

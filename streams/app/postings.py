@@ -1,0 +1,110 @@
+"""The index partitions' posting lists in local RocksDB, derived from the ``index-rows`` table.
+
+Why not a faust table per blocking key: an enrollment has ~170 blocking keys, and a faust table
+write is one changelog record, so indexing cost ~170 Kafka records per enrollment and capped the
+engine at ~15 enrollments/s. The durable truth is now one ``index-rows`` record per probe and
+index partition (the keys it was admitted under); the posting lists are a local, disposable
+projection of those rows:
+
+* written in the same agent step as the row, so they never disagree while a worker owns the
+  partition;
+* rebuilt from the rows (which faust has recovered from the changelog before the agent runs)
+  the first time a worker touches a partition after it starts or after any rebalance, so a
+  partition that moved, or a store left behind by a crash, is never trusted.
+
+No write-ahead log: a crash loses nothing that the rebuild does not restore.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from rocksdict import Options, Rdict, WriteBatch, WriteOptions
+
+from streams.pipeline import rebuild_postings
+
+log = logging.getLogger("tunggal.postings")
+
+
+class RocksPostings:
+    """One index partition's posting lists (:class:`streams.pipeline.PostingStore`)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        opts = Options(raw_mode=True)
+        opts.create_if_missing(True)
+        opts.increase_parallelism(2)
+        self._db = Rdict(str(path), options=opts)
+        wo = WriteOptions()
+        wo.disable_wal = True
+        self._db.set_write_options(wo)
+
+    def get_many(self, keys: list[bytes]) -> list[bytes | None]:
+        return self._db.get(keys)
+
+    def put_many(self, items: dict[bytes, bytes]) -> None:
+        wb = WriteBatch(raw_mode=True)
+        for k, v in items.items():
+            wb.put(k, v)
+        self._db.write(wb)
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class PartitionedPostings:
+    """Posting stores for the index partitions this worker owns, (re)built on first use."""
+
+    def __init__(self, root: Path, rows_of: Callable[[int], Iterable[tuple[str, int, list[str]]]]
+                 ) -> None:
+        self.root = root
+        self._rows_of = rows_of
+        self._open: dict[int, RocksPostings] = {}
+        shutil.rmtree(root, ignore_errors=True)  # never trusted across a restart
+
+    def invalidate(self) -> None:
+        """Forget every partition (a rebalance happened): each is rebuilt on next use."""
+        for store in self._open.values():
+            store.close()
+        self._open.clear()
+
+    def store(self, partition: int) -> RocksPostings:
+        store = self._open.get(partition)
+        if store is None:
+            store = self._open[partition] = self._build(partition)
+        return store
+
+    def _build(self, partition: int) -> RocksPostings:
+        path = self.root / str(partition)
+        shutil.rmtree(path, ignore_errors=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        store = RocksPostings(path)
+        t0 = time.monotonic()
+        rows = 0
+
+        def counted() -> Iterable[tuple[str, int, list[str]]]:
+            nonlocal rows
+            for row in self._rows_of(partition):
+                rows += 1
+                yield row
+
+        lists = rebuild_postings(counted())
+        if lists:
+            store.put_many(lists)
+        if rows:
+            log.info("index partition %d: %d posting lists rebuilt from %d rows in %.1f s",
+                     partition, len(lists), rows, time.monotonic() - t0)
+        return store
+
+
+def table_partition_items(table: Any, partition: int) -> Iterable[tuple[bytes, bytes]]:
+    """Raw items of one partition of a faust RocksDB table (faust has no public API for it)."""
+    db = table.data._db_for_partition(partition)
+    for key, value in db.items():
+        if key.startswith(b"__faust"):
+            continue  # faust's own bookkeeping (the persisted changelog offset)
+        yield key, value
