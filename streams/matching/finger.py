@@ -198,6 +198,37 @@ def _hull_distance(px, py, hull):
 
 
 @njit(cache=True)
+def _far_from_hull(px, py, hull, limit):
+    """``_hull_distance(px, py, hull) > limit``, stopping at the first edge within ``limit``."""
+    h = hull.shape[0]
+    if h == 0:
+        return True
+    if h >= 3:
+        inside = True
+        for e in range(h):
+            ax, ay = hull[e, 0], hull[e, 1]
+            ex, ey = hull[(e + 1) % h, 0] - ax, hull[(e + 1) % h, 1] - ay
+            if ex * (py - ay) - ey * (px - ax) < 0.0:
+                inside = False
+                break
+        if inside:
+            return False
+    limit2 = limit * limit
+    best = 1e36
+    for e in range(h):
+        ax, ay = hull[e, 0], hull[e, 1]
+        ex, ey = hull[(e + 1) % h, 0] - ax, hull[(e + 1) % h, 1] - ay
+        ll = ex * ex + ey * ey
+        t = 0.0 if ll == 0.0 else max(0.0, min(1.0, ((px - ax) * ex + (py - ay) * ey) / ll))
+        dx, dy = px - (ax + t * ex), py - (ay + t * ey)
+        d2 = dx * dx + dy * dy
+        if d2 <= limit2:
+            return False  # sqrt is monotonic and exact at limit**2
+        best = min(best, d2)
+    return math.sqrt(best) > limit
+
+
+@njit(cache=True)
 def _direction_weight(dtheta, k):
     """G_D: share of a Gaussian (SIGMA_D) around ``dtheta`` falling in direction bin ``k``."""
     alpha = _dphi(-math.pi + (k + 0.5) * DELTA_D, dtheta)
@@ -211,14 +242,21 @@ def _cylinders(x, y, th, hull, bits, mask, keep):
 
     A cell's value sums, over neighbours t in index order within 3 SIGMA_S of the cell centre,
     G_S(distance) * G_D(direction difference, bin); G_D depends only on (i, t) so it is
-    computed once per neighbour, not per cell.
+    computed once per neighbour, not per cell. The loop runs neighbour by neighbour over only
+    the cells near it (a window in the cylinder's own frame, one cell wider than the reach), which
+    adds the same terms in the same order per cell as a loop over every cell, at a fifth of the
+    distance tests.
     """
     n = x.shape[0]
     gs_norm = 1.0 / (SIGMA_S * math.sqrt(2.0 * math.pi))
     reach = 3.0 * SIGMA_S
     near = np.empty(n, dtype=np.int64)
     gd = np.empty((n, ND))
-    acc = np.empty(ND)
+    cx = np.empty((NS, NS))
+    cy = np.empty((NS, NS))
+    usable = np.zeros((NS, NS), dtype=np.bool_)
+    acc = np.empty((NS, NS, ND))
+    span = int(math.ceil(reach / DELTA_S)) + 1
     for i in range(n):
         m = 0
         for t in range(n):
@@ -232,6 +270,7 @@ def _cylinders(x, y, th, hull, bits, mask, keep):
         valid = 0
         for a in range(NS):
             for b in range(NS):
+                usable[a, b] = False
                 oi = (a + 0.5 - NS / 2.0) * DELTA_S
                 oj = (b + 0.5 - NS / 2.0) * DELTA_S
                 if oi * oi + oj * oj > RADIUS * RADIUS:
@@ -239,24 +278,41 @@ def _cylinders(x, y, th, hull, bits, mask, keep):
                 in_radius += 1
                 px = x[i] + c * oi - s * oj
                 py = y[i] + s * oi + c * oj
-                if _hull_distance(px, py, hull) > OMEGA:
+                if _far_from_hull(px, py, hull, OMEGA):
                     continue
                 valid += 1
-                base = (a * NS + b) * ND
-                acc[:] = 0.0
-                for r in range(m):
-                    t = near[r]
-                    dx, dy = x[t] - px, y[t] - py
+                usable[a, b] = True
+                cx[a, b] = px
+                cy[a, b] = py
+                for k in range(ND):
+                    acc[a, b, k] = 0.0
+        for r in range(m):
+            t = near[r]
+            # the neighbour in the cylinder's frame, and the cells whose centres may reach it
+            u = c * (x[t] - x[i]) + s * (y[t] - y[i])
+            v = -s * (x[t] - x[i]) + c * (y[t] - y[i])
+            a_mid = int(math.floor(u / DELTA_S + NS / 2.0))
+            b_mid = int(math.floor(v / DELTA_S + NS / 2.0))
+            for a in range(max(0, a_mid - span), min(NS, a_mid + span + 1)):
+                for b in range(max(0, b_mid - span), min(NS, b_mid + span + 1)):
+                    if not usable[a, b]:
+                        continue
+                    dx, dy = x[t] - cx[a, b], y[t] - cy[a, b]
                     d = math.sqrt(dx * dx + dy * dy)
                     if d > reach:
                         continue
                     gs = gs_norm * math.exp(-d * d / (2.0 * SIGMA_S * SIGMA_S))
                     for k in range(ND):
-                        acc[k] += gs * gd[r, k]
+                        acc[a, b, k] += gs * gd[r, k]
+        for a in range(NS):
+            for b in range(NS):
+                if not usable[a, b]:
+                    continue
+                base = (a * NS + b) * ND
                 for k in range(ND):
                     idx = base + k
                     mask[i, idx >> 6] |= np.uint64(1) << np.uint64(idx & 63)
-                    if acc[k] > MU_PSI:
+                    if acc[a, b, k] > MU_PSI:
                         bits[i, idx >> 6] |= np.uint64(1) << np.uint64(idx & 63)
         keep[i] = valid >= MIN_VC * in_radius and m >= MIN_M
 
