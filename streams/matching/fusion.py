@@ -14,6 +14,15 @@ biometrics. The rules, in order (thresholds in :mod:`streams.matching.thresholds
 5. Any GREY: MATCH if the demographics strongly agree (DEMOGRAPHIC_SUPPORT), else REVIEW.
 6. Otherwise NO_MATCH.
 
+Matching is a cascade: irises (cheap, ~5 microseconds a pair) are compared first, and fingers
+(MCC cylinders: ~12 ms to index ten fingers, ~1 ms to compare them) only when the irises do not
+settle the pair. They settle it when two eyes were compared and both clearly differ: the pair is
+then NO_MATCH whatever the fingers say. (Under the full rules, fingers that match there would
+make it a REVIEW; two captures of one person cannot put both eyes beyond 0.42, so that can only
+be a record whose eyes were mislabelled or mixed up, which the cascade leaves UNIQUE.) Most
+candidates found by blocking are impostors with both eyes present, so the cascade spares most
+finger work, and a gallery row's fingers are indexed only when some probe needs them.
+
 The fused ``score`` is the posterior probability of "same person" at a prior of 1e-7 per
 comparison, from log10 likelihood ratios: each eye's impostor tail (Daugman's binomial, 249
 degrees of freedom), the fingers' LLR, and the demographic log-odds capped at +-3 decades.
@@ -29,7 +38,7 @@ import numpy as np
 
 
 from streams.decide.graph import MATCH, NO_MATCH, REVIEW, Edge
-from streams.domain.types import Enrollment, IrisTemplate
+from streams.domain.types import Enrollment, FingerView, IrisTemplate
 from streams.matching import demographic, finger, iris
 from streams.matching import thresholds as T
 from streams.matching.quality import finger_usable, iris_usable
@@ -58,22 +67,42 @@ class IrisSide:
         return self._probe
 
 
-@dataclass(frozen=True, slots=True)
 class Prepared:
-    """An enrollment indexed once for comparison."""
+    """An enrollment indexed for comparison: irises and demographics at once, fingers on first
+    use (the cascade often needs none)."""
 
-    enrollment_id: str
-    nik: str
-    irises: dict[str, IrisSide]
-    fingers: tuple[finger.FingerFeatures, ...]
-    demo: demographic.DemoFeatures
+    __slots__ = ("enrollment_id", "nik", "irises", "demo", "_views", "_fingers")
+
+    def __init__(self, enrollment_id: str, nik: str, irises: dict[str, IrisSide],
+                 views: Sequence[FingerView], demo: demographic.DemoFeatures) -> None:
+        self.enrollment_id = enrollment_id
+        self.nik = nik
+        self.irises = irises
+        self.demo = demo
+        self._views = tuple(views)
+        self._fingers: tuple[finger.FingerFeatures, ...] | None = None
+
+    @property
+    def has_fingers(self) -> bool:
+        return bool(self._views)
+
+    @property
+    def fingers(self) -> tuple[finger.FingerFeatures, ...]:
+        if self._fingers is None:
+            self._fingers = tuple(finger.prepare(f) for f in self._views)
+        return self._fingers
 
 
 def prepare(e: Enrollment) -> Prepared:
     irises = {t.eye: IrisSide(t) for t in e.irises if iris_usable(t)}
-    fingers = tuple(finger.prepare(f) for f in e.fingers if finger_usable(f))
-    return Prepared(e.enrollment_id, e.nik, irises, fingers,
+    views = [f for f in e.fingers if finger_usable(f)]
+    return Prepared(e.enrollment_id, e.nik, irises, views,
                     demographic.prepare(e.demographics, e.nik))
+
+
+def irises_settle(iris_hd: dict[str, float]) -> bool:
+    """Two eyes compared and both clearly different: fingers cannot change the decision."""
+    return len(iris_hd) == 2 and all(h > T.IRIS_HD_CLEARLY_DIFFERENT for h in iris_hd.values())
 
 
 def impostor_log10_tail(hd: float) -> float:
@@ -112,8 +141,11 @@ def _iris_scores(probe: Prepared, cands: Sequence[Prepared]) -> list[dict[str, f
     return out
 
 
-def evidence_many(probe: Prepared, cands: Sequence[Prepared]) -> list[PairEvidence]:
-    """Every modality's score for the probe against each candidate."""
+def evidence_many(probe: Prepared, cands: Sequence[Prepared], *, cascade: bool = True
+                  ) -> list[PairEvidence]:
+    """Every modality's score for the probe against each candidate; with ``cascade`` (the
+    engine's way), no finger score where the irises settle the pair (see the module docstring).
+    """
     if not cands:
         return []
     irises = _iris_scores(probe, cands)
@@ -121,9 +153,11 @@ def evidence_many(probe: Prepared, cands: Sequence[Prepared]) -> list[PairEviden
                                   model=demographic.MODEL_WITHOUT_NIK)
     out = []
     for i, c in enumerate(cands):
-        fused = finger.fuse_enrollments(probe.fingers, c.fingers) if probe.fingers and c.fingers else None
-        if fused is not None and fused.fingers == 0:
-            fused = None
+        fused = None
+        if probe.has_fingers and c.has_fingers and not (cascade and irises_settle(irises[i])):
+            fused = finger.fuse_enrollments(probe.fingers, c.fingers)
+            if fused.fingers == 0:
+                fused = None
         out.append(PairEvidence(irises[i], fused, float(demo[i])))
     return out
 
@@ -203,4 +237,4 @@ def compare(probe: Prepared, cands: Sequence[Prepared]) -> list[Edge | None]:
 
 
 __all__ = ["Prepared", "PairEvidence", "compare", "decide_pair", "evidence_many", "fused_score",
-           "prepare"]
+           "irises_settle", "prepare"]

@@ -30,7 +30,7 @@ from datetime import date
 import numpy as np
 import pytest
 
-from streams.decide.graph import MATCH, REVIEW
+from streams.decide.graph import MATCH, NO_MATCH, REVIEW
 from streams.domain.types import Demographics, Enrollment
 from streams.matching import demographic, fusion, iris
 from streams.matching import finger as F
@@ -156,15 +156,19 @@ def ks_statistic(x: np.ndarray, y: np.ndarray) -> float:
 
 
 def full_pairs(pop: Pop) -> dict:
-    """End-to-end evidence of the FULL people: genuine pairs, and CHECK_K impostors each."""
+    """End-to-end evidence of the FULL people: genuine pairs, and CHECK_K impostors each. Fingers
+    are compared on every pair (no cascade) so the pools hold real impostor finger outcomes; the
+    decisions asserted below are then those of the full rules, which the cascade can only turn
+    from REVIEW into NO_MATCH (test_the_cascade_only_spares_fingers_where_irises_settle)."""
     gen_ev, imp_ev = [], []
     pools = {"genuine": [], "pool": [], "held": []}
     for i in range(pop.full):
-        ev = fusion.evidence_many(pop.a[i], [pop.b[i]])[0]
+        ev = fusion.evidence_many(pop.a[i], [pop.b[i]], cascade=False)[0]
         gen_ev.append(ev)
         pools["genuine"] += _outcomes(ev, pop.positions[i])
         js = [(i + k) % pop.full for k in range(1, CHECK_K + 1)]
-        for k, (j, e) in enumerate(zip(js, fusion.evidence_many(pop.a[i], [pop.b[j] for j in js]))):
+        imp = fusion.evidence_many(pop.a[i], [pop.b[j] for j in js], cascade=False)
+        for k, (j, e) in enumerate(zip(js, imp)):
             shared = pop.positions[i] & pop.positions[j]
             imp_ev.append(e)
             if k < CHECK_K // 2:
@@ -278,6 +282,31 @@ def test_sampled_finger_llr_agrees_with_computed(data):
     crit = KS_ALPHA_C * math.sqrt((x.size + y.size) / (x.size * y.size))
     assert d < crit, f"KS {d:.4f} >= {crit:.4f}"
     assert abs(np.percentile(x, 99) - np.percentile(y, 99)) < 3.0
+
+
+def test_the_cascade_only_spares_fingers_where_irises_settle(data):
+    """The engine's cascade against the full rules on end-to-end pairs: identical evidence and
+    decision wherever the irises leave the pair open; elsewhere fingers untouched and NO_MATCH."""
+    pop = data["pop"]
+
+    def unindexed(p: fusion.Prepared) -> fusion.Prepared:  # the same record, fingers not indexed
+        return fusion.Prepared(p.enrollment_id, p.nik, p.irises, p._views, p.demo)  # noqa: SLF001
+
+    settled = open_ = 0
+    for i in range(0, pop.full, 2):
+        others = [pop.b[i], pop.b[(i + 1) % pop.full], pop.b[(i + 7) % pop.full]]
+        full = fusion.evidence_many(pop.a[i], others, cascade=False)
+        lazy_cands = [unindexed(c) for c in others]
+        lazy = fusion.evidence_many(pop.a[i], lazy_cands)
+        for f, c, cand in zip(full, lazy, lazy_cands):
+            if fusion.irises_settle(c.iris_hd):
+                settled += 1
+                assert c.finger is None and fusion.decide_pair(c)[0] == NO_MATCH
+                assert cand._fingers is None  # noqa: SLF001 (the point: never indexed)
+            else:
+                open_ += 1
+                assert c == f
+    assert settled >= pop.full // 4 and open_ >= pop.full // 4, (settled, open_)
 
 
 def test_impostor_iris_scores_are_those_of_the_fusion_path(data):
