@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import signal
 import subprocess
@@ -36,6 +37,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from _broker import throwaway_broker  # noqa: E402
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # noqa: E402
 from aiokafka.structs import TopicPartition  # noqa: E402
 
 from streams.app.admin import ensure_topics  # noqa: E402
@@ -51,6 +53,12 @@ from streams.sim.population import simulate  # noqa: E402
 
 def dir_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (robust to a shared machine, unlike wall)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def peak_rss_mib(pid: int) -> float:
@@ -125,6 +133,13 @@ async def assign_all(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartit
     return tps
 
 
+async def behind(consumer: AIOKafkaConsumer, tps: list[TopicPartition], ends: dict) -> bool:
+    for tp in tps:
+        if await consumer.position(tp) < ends[tp]:
+            return True
+    return False
+
+
 async def record_times(bootstrap: str, topic: str) -> dict[str, int]:
     """Enrollment id -> append time (ms) of its first record on the input topic."""
     out: dict[str, int] = {}
@@ -135,7 +150,7 @@ async def record_times(bootstrap: str, topic: str) -> dict[str, int]:
     try:
         tps = await assign_all(consumer, topic)
         ends = await consumer.end_offsets(tps)
-        while any(await consumer.position(tp) < ends[tp] for tp in tps):
+        while await behind(consumer, tps, ends):
             batch = await consumer.getmany(timeout_ms=500, max_records=5000)
             for recs in batch.values():
                 for r in recs:
@@ -153,6 +168,13 @@ async def raw_ceiling(bootstrap: str, src: str, dst: str) -> tuple[int, float]:
                                 max_partition_fetch_bytes=8 << 20, fetch_max_bytes=64 << 20)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5,
                                 max_batch_size=1 << 20, max_request_size=8 << 20)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        parts = len((await admin.describe_topics([src]))[0]["partitions"])
+        await admin.create_topics([NewTopic(dst, parts, 1)])
+    finally:
+        await admin.close()
     await consumer.start()
     await producer.start()
     n = 0
@@ -161,7 +183,7 @@ async def raw_ceiling(bootstrap: str, src: str, dst: str) -> tuple[int, float]:
         ends = await consumer.end_offsets(tps)
         t0 = time.monotonic()
         pending = []
-        while any(await consumer.position(tp) < ends[tp] for tp in tps):
+        while await behind(consumer, tps, ends):
             batch = await consumer.getmany(timeout_ms=500, max_records=2000)
             for tp, recs in batch.items():
                 for r in recs:
@@ -257,6 +279,7 @@ async def run(args: argparse.Namespace, bootstrap: str, work: Path) -> dict:
 
         ids_b, _ = expected_outcomes(gallery + backlog)
         ids_b -= ids_g
+        cpu0 = sum(cpu_seconds(p.pid) for p in procs)
         await produce_lines(bootstrap, s.topics.enrollments, backlog, total=len(backlog),
                             progress=Progress("publish backlog", len(backlog)))
         spy = None
@@ -268,6 +291,8 @@ async def run(args: argparse.Namespace, bootstrap: str, work: Path) -> dict:
         first_in = min(times[i] for i in ids_b)
         last_out = max(follower.first_ms[i] for i in ids_b)
         result["backlog"] = len(ids_b)
+        result["backlog_worker_cpu_ms_per_enrollment"] = round(
+            1000 * (sum(cpu_seconds(p.pid) for p in procs) - cpu0) / len(ids_b), 1)
         result["backlog_per_s"] = round(len(ids_b) / max((last_out - first_in) / 1000, 1e-3), 1)
         if spy is not None:
             result["profile"] = await spy
