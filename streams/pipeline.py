@@ -14,8 +14,10 @@ from streams.blocking.biometric import BIOMETRIC_PREFIXES, MIN_SHARED_BIOMETRIC_
 from streams.routing import partition_for
 
 #: A blocking key's posting list stops growing at this many enrollments. Such a key is
-#: "oversized": it no longer admits members (they are still found through their other keys) and
-#: is counted. Chosen so one probe's candidates stay bounded even for placeholder values.
+#: "oversized" (a common name token with a birth year, a placeholder date, a low-quality print
+#: that hashes like many): it is demoted, neither admitting nor answering later probes, which
+#: are found through their other keys, and it is counted. Its members met each other as they
+#: arrived. So one probe's candidates stay bounded at any gallery size.
 POSTING_CAP = 256
 
 
@@ -86,7 +88,8 @@ class Indexed:
 
 def index_probe(store: PostingStore, probe: str, probe_partition: int, keys: list[str],
                 already_indexed: bool, cap: int = POSTING_CAP) -> Indexed:
-    """Candidates under each key, and the probe added to every key's posting list not yet full.
+    """Candidates under each key, and the probe added to every key's posting list not yet full
+    (a full list answers only its own members, see POSTING_CAP).
 
     The probe meets every enrollment indexed under a key before it; the pair is compared once,
     by whichever of the two was indexed second. Two captures in flight together still meet: the
@@ -102,11 +105,11 @@ def index_probe(store: PostingStore, probe: str, probe_partition: int, keys: lis
     me = posting_entry(probe, probe_partition)
     for k, kb, old in zip(keys, kbs, olds):
         members = posting_members(old)
+        if len(members) >= cap and not any(eid == probe for eid, _ in members):
+            oversized += 1  # a full block tells nothing: it neither admits nor answers
+            continue
         hits.extend((k, eid, part) for eid, part in members if eid != probe)
         if already_indexed:
-            continue
-        if len(members) >= cap:
-            oversized += 1
             continue
         writes[kb] = old + _SEP + me if old else me
         admitted.append(k)

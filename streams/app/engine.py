@@ -209,7 +209,7 @@ def create_app(settings: Settings) -> faust.App:
             result = index_probe(postings.store(part), m["probe"], m["pp"], m["keys"],
                                  already_indexed=seen)
             if result.oversized:
-                log.debug("%s: %d oversized blocks, not indexed under them", m["probe"],
+                log.debug("%s: %d oversized blocks demoted (neither indexed nor answered)", m["probe"],
                           result.oversized)
             if not seen:
                 index_rows[probe] = orjson.dumps({"pp": m["pp"], "keys": result.admitted})

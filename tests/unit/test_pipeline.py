@@ -43,13 +43,17 @@ def test_indexing_returns_earlier_members_and_adds_the_probe_once():
     assert posting_members(store.data[b"k2"]) == [("a", 0), ("b", 2)]
 
 
-def test_full_posting_list_admits_no_more_but_still_answers():
+def test_a_full_posting_list_is_demoted_it_neither_admits_nor_answers_newcomers():
     store = DictPostings()
-    for i in range(POSTING_CAP):
-        index_probe(store, f"e{i}", i % 4, ["common", f"own{i}"], already_indexed=False)
-    late = index_probe(store, "late", 1, ["common", "mine"], already_indexed=False)
-    assert late.oversized == 1 and late.admitted == ["mine"]
-    assert len([h for h in late.hits if h[0] == "common"]) == POSTING_CAP
+    firsts = [index_probe(store, f"e{i}", i % 4, ["common", f"own{i}"], already_indexed=False)
+              for i in range(POSTING_CAP)]
+    assert len(firsts[-1].hits) == POSTING_CAP - 1  # the members met each other as they came
+    late = index_probe(store, "late", 1, ["common", "mine", "own3"], already_indexed=False)
+    assert late.oversized == 1 and late.admitted == ["mine", "own3"]
+    assert late.hits == [("own3", "e3", 3)]
+    # a member's redelivery still gets its block, as when it was admitted
+    again = index_probe(store, "e9", 1, ["common", "own9"], already_indexed=True)
+    assert again.oversized == 0 and len(again.hits) == POSTING_CAP - 1
 
 
 @given(st.lists(st.tuples(st.integers(0, 40), st.integers(0, 3),
