@@ -18,6 +18,7 @@ the verdict writer emits nothing new.
 
 from __future__ import annotations
 
+import atexit
 import logging
 from collections import OrderedDict
 from datetime import datetime, timezone
@@ -28,6 +29,7 @@ import orjson
 from mode import CrashingSupervisor
 
 from streams import ENGINE
+from streams.app import durable, watchdog
 from streams.app.tables import TableGraph
 from streams.blocking.keys import keys_for
 from streams.codecs.contract import decode_enrollment, parse_json
@@ -36,7 +38,11 @@ from streams.decide.revisions import next_revision, verdict_content
 from streams.decide.verdicts import decide_many
 from streams.ingest import Admitted, Source, admit, node_of, resend_identity
 from streams.matching import fusion
-from streams.app.postings import PartitionedPostings, table_partition_items
+from streams.app.postings import (
+    PartitionedPostings,
+    table_partition_count,
+    table_partition_items,
+)
 from streams.pipeline import (
     Gather,
     index_probe,
@@ -110,6 +116,10 @@ def create_app(settings: Settings) -> faust.App:
         # worker that looks alive but processes nothing.
         agent_supervisor=CrashingSupervisor,
     )
+    # Offsets commit only once every record the committed events caused is acknowledged
+    # (faust's own flush can give up with table writes still buffered: streams/app/durable.py).
+    durable.install(app)
+    watchdog.install(app, s.stall_timeout)  # lag without progress: exit non-zero
     t = s.topics
 
     def topic(name: str, partitions: int = P, **kw: Any) -> Any:
@@ -143,7 +153,9 @@ def create_app(settings: Settings) -> faust.App:
             row = orjson.loads(value)
             yield key.decode(), int(row["pp"]), row["keys"]
 
-    postings = PartitionedPostings(s.data_dir / "postings", rows_of)
+    postings = PartitionedPostings(s.data_dir / "postings-data", rows_of,
+                                   lambda partition: table_partition_count(index_rows, partition))
+    atexit.register(postings.invalidate)  # flush the lists on a clean stop, to reuse them
 
     @app.on_partitions_revoked.connect
     async def _forget_postings(sender: Any, revoked: Any, **kwargs: Any) -> None:
@@ -206,13 +218,14 @@ def create_app(settings: Settings) -> faust.App:
             part = event.message.partition
             probe = m["probe"].encode()
             seen = index_rows.get(probe) is not None  # a redelivery: already indexed here
-            result = index_probe(postings.store(part), m["probe"], m["pp"], m["keys"],
-                                 already_indexed=seen)
+            store = postings.store(part)
+            result = index_probe(store, m["probe"], m["pp"], m["keys"], already_indexed=seen)
             if result.oversized:
                 log.debug("%s: %d oversized blocks demoted (neither indexed nor answered)", m["probe"],
                           result.oversized)
             if not seen:
                 index_rows[probe] = orjson.dumps({"pp": m["pp"], "keys": result.admitted})
+                store.row_applied()
             await stage["candidates"].send(key=probe, partition=m["pp"],
                                            value=orjson.dumps({**m, "keys": None, "part": part,
                                                                "cands": tally_hits(result.hits)}))

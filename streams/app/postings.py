@@ -8,11 +8,16 @@ projection of those rows:
 
 * written in the same agent step as the row, so they never disagree while a worker owns the
   partition;
-* rebuilt from the rows (which faust has recovered from the changelog before the agent runs)
-  the first time a worker touches a partition after it starts or after any rebalance, so a
-  partition that moved, or a store left behind by a crash, is never trusted.
+* checked the first time a worker touches a partition after it starts or after any rebalance:
+  the store counts the rows it applied, and is reused only if that equals the number of rows in
+  the table (which faust has recovered from the changelog before the agent runs); otherwise it
+  is rebuilt from the rows. Without a crash the lists only ever lag the rows (a partition that
+  moved away and back), so equal counts mean equal content. After a crash the worker discards
+  every local store (streams/app/worker.py: this one lives in ``postings-data``), so a store
+  that might hold a row the changelog lost is never reused.
 
-No write-ahead log: a crash loses nothing that the rebuild does not restore.
+No write-ahead log: a crash loses nothing that the rebuild does not restore; a clean stop
+flushes the memtables (``close``).
 """
 
 from __future__ import annotations
@@ -30,6 +35,10 @@ from streams.pipeline import rebuild_postings
 log = logging.getLogger("tunggal.postings")
 
 
+#: The count of rows applied, stored beside the lists (no blocking key starts with a NUL).
+ROWS_KEY = b"\x00rows"
+
+
 class RocksPostings:
     """One index partition's posting lists (:class:`streams.pipeline.PostingStore`)."""
 
@@ -42,6 +51,17 @@ class RocksPostings:
         wo = WriteOptions()
         wo.disable_wal = True
         self._db.set_write_options(wo)
+        raw = self._db.get(ROWS_KEY)
+        self.rows = int(raw) if raw else 0
+
+    def set_rows(self, rows: int) -> None:
+        self.rows = rows
+        self._db.put(ROWS_KEY, b"%d" % rows)
+
+    def row_applied(self) -> None:
+        """Count one more row whose keys are now in the lists (written after the lists, in the
+        same store, so whatever part of it survives a stop never counts a row it lacks)."""
+        self.set_rows(self.rows + 1)
 
     def get_many(self, keys: list[bytes]) -> list[bytes | None]:
         return self._db.get(keys)
@@ -53,21 +73,23 @@ class RocksPostings:
         self._db.write(wb)
 
     def close(self) -> None:
+        self._db.flush()
         self._db.close()
 
 
 class PartitionedPostings:
     """Posting stores for the index partitions this worker owns, (re)built on first use."""
 
-    def __init__(self, root: Path, rows_of: Callable[[int], Iterable[tuple[str, int, list[str]]]]
-                 ) -> None:
+    def __init__(self, root: Path, rows_of: Callable[[int], Iterable[tuple[str, int, list[str]]]],
+                 count_of: Callable[[int], int]) -> None:
         self.root = root
         self._rows_of = rows_of
+        self._count_of = count_of
         self._open: dict[int, RocksPostings] = {}
-        shutil.rmtree(root, ignore_errors=True)  # never trusted across a restart
 
     def invalidate(self) -> None:
-        """Forget every partition (a rebalance happened): each is rebuilt on next use."""
+        """Close every partition (a rebalance happened, or the worker stops): each is checked
+        again, and rebuilt if it lags, on next use."""
         for store in self._open.values():
             store.close()
         self._open.clear()
@@ -80,8 +102,16 @@ class PartitionedPostings:
 
     def _build(self, partition: int) -> RocksPostings:
         path = self.root / str(partition)
-        shutil.rmtree(path, ignore_errors=True)
         path.parent.mkdir(parents=True, exist_ok=True)
+        expected = self._count_of(partition)
+        if path.exists():
+            store = RocksPostings(path)
+            if store.rows == expected:
+                log.info("index partition %d: local posting lists reused (%d rows)", partition,
+                         expected)
+                return store
+            store.close()
+            shutil.rmtree(path)
         store = RocksPostings(path)
         t0 = time.monotonic()
         rows = 0
@@ -95,6 +125,7 @@ class PartitionedPostings:
         lists = rebuild_postings(counted())
         if lists:
             store.put_many(lists)
+        store.set_rows(rows)
         if rows:
             log.info("index partition %d: %d posting lists rebuilt from %d rows in %.1f s",
                      partition, len(lists), rows, time.monotonic() - t0)
@@ -103,8 +134,14 @@ class PartitionedPostings:
 
 def table_partition_items(table: Any, partition: int) -> Iterable[tuple[bytes, bytes]]:
     """Raw items of one partition of a faust RocksDB table (faust has no public API for it)."""
-    db = table.data._db_for_partition(partition)
+    db = table.data._db_for_partition(partition)  # noqa: SLF001
     for key, value in db.items():
         if key.startswith(b"__faust"):
             continue  # faust's own bookkeeping (the persisted changelog offset)
         yield key, value
+
+
+def table_partition_count(table: Any, partition: int) -> int:
+    """Number of rows in one partition of a faust RocksDB table."""
+    db = table.data._db_for_partition(partition)  # noqa: SLF001
+    return sum(1 for key in db.keys() if not key.startswith(b"__faust"))

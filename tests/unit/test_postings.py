@@ -1,38 +1,64 @@
-"""The local posting-list store of an index partition: RocksDB, rebuilt from the rows."""
+"""The local posting-list store of an index partition: RocksDB, checked against the rows and
+rebuilt from them when it lags."""
 
 from streams.app.postings import PartitionedPostings
 from streams.pipeline import index_probe, posting_members
 
 
-def test_a_partition_is_rebuilt_from_its_rows_on_first_use_and_after_a_rebalance(tmp_path):
-    rows = {0: [("a", 1, ["k1", "k2"]), ("b", 0, ["k2"])], 1: [("c", 3, ["k9"])]}
+def _stores(root, rows):
     calls = []
 
     def rows_of(p):
         calls.append(p)
         return iter(rows[p])
 
-    stores = PartitionedPostings(tmp_path / "postings", rows_of)
+    return PartitionedPostings(root, rows_of, lambda p: len(rows[p])), calls
+
+
+def _add(store, rows, eid, part, keys):
+    """What the index agent does: index, write the row, count it."""
+    result = index_probe(store, eid, part, keys, already_indexed=False)
+    rows.append((eid, part, result.admitted))
+    store.row_applied()
+    return result
+
+
+def test_a_partition_is_built_from_its_rows_and_rebuilt_when_it_lags(tmp_path):
+    rows = {0: [("a", 1, ["k1", "k2"]), ("b", 0, ["k2"])], 1: [("c", 3, ["k9"])]}
+    stores, calls = _stores(tmp_path / "postings", rows)
     s0 = stores.store(0)
     assert sorted(posting_members(s0.get_many([b"k2"])[0])) == [("a", 1), ("b", 0)]
     assert stores.store(0) is s0 and calls == [0]  # built once while owned
 
-    result = index_probe(s0, "d", 2, ["k1"], already_indexed=False)
-    assert result.hits == [("k1", "a", 1)]
-    rows[0].append(("d", 2, result.admitted))
-    rows[0].append(("e", 0, ["k1"]))  # written by another worker while this one lost it
-
-    stores.invalidate()
+    assert _add(s0, rows[0], "d", 2, ["k1"]).hits == [("k1", "a", 1)]
+    stores.invalidate()  # a rebalance; nothing changed meanwhile: the store is reused
     s0 = stores.store(0)
-    assert sorted(posting_members(s0.get_many([b"k1"])[0])) == [("a", 1), ("d", 2), ("e", 0)]
+    assert calls == [0]
+    assert sorted(posting_members(s0.get_many([b"k1"])[0])) == [("a", 1), ("d", 2)]
+
+    stores.invalidate()  # lost the partition; another worker indexed "e"; got it back
+    rows[0].append(("e", 0, ["k1"]))
+    s0 = stores.store(0)
     assert calls == [0, 0]
+    assert sorted(posting_members(s0.get_many([b"k1"])[0])) == [("a", 1), ("d", 2), ("e", 0)]
     assert s0.get_many([b"absent"]) == [None]
 
 
-def test_a_restart_never_trusts_the_previous_store(tmp_path):
+def test_a_clean_restart_reuses_the_lists_and_a_lagging_store_is_rebuilt(tmp_path):
     root = tmp_path / "postings"
-    first = PartitionedPostings(root, lambda p: iter([("a", 0, ["k"])]))
-    index_probe(first.store(0), "ghost", 0, ["k"], already_indexed=False)  # row never persisted
-    first.invalidate()
-    second = PartitionedPostings(root, lambda p: iter([("a", 0, ["k"])]))
-    assert posting_members(second.store(0).get_many([b"k"])[0]) == [("a", 0)]
+    rows = {0: []}
+    first, calls = _stores(root, rows)
+    _add(first.store(0), rows[0], "a", 0, ["k"])
+    _add(first.store(0), rows[0], "b", 0, ["k"])
+    first.invalidate()  # clean stop: flushed
+
+    second, calls2 = _stores(root, rows)
+    assert posting_members(second.store(0).get_many([b"k"])[0]) == [("a", 0), ("b", 0)]
+    assert calls2 == []  # reused, not rebuilt
+    second.invalidate()
+
+    rows[0].append(("ghost", 0, ["k"]))  # a row the lists never saw
+    third, calls3 = _stores(root, rows)
+    assert sorted(posting_members(third.store(0).get_many([b"k"])[0])) == [
+        ("a", 0), ("b", 0), ("ghost", 0)]
+    assert calls3 == [0]
