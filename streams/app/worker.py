@@ -25,7 +25,10 @@ def prepare_data_dir(data_dir: Path) -> bool:
     """Make the data dir ready; returns True if local state was discarded after a crash."""
     data_dir.mkdir(parents=True, exist_ok=True)
     marker = data_dir / CLEAN_MARKER
-    stores = [p for p in data_dir.glob("*-data") if p.is_dir()]
+    # faust keeps its RocksDB tables in {datadir}/v{app version}/tables ("*-data" was an older
+    # layout, kept for old data dirs): missing them here once meant a crashed worker reused a
+    # store that was ahead of its changelog (issue 6)
+    stores = [p for p in (*data_dir.glob("v*/tables"), *data_dir.glob("*-data")) if p.is_dir()]
     discarded = False
     if stores and not marker.exists():
         for p in stores:
