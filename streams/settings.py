@@ -54,6 +54,8 @@ class Settings:
     #: Seconds to wait to fill a batch before processing what has arrived (real-time latency).
     batch_within: float = 0.05
     log_level: str = "INFO"
+    #: Seconds a worker may have lag without progress before it exits non-zero (0: never).
+    stall_timeout: float = 300.0
 
     @property
     def bootstrap(self) -> str:
@@ -107,6 +109,8 @@ class Settings:
             raise ConfigError(f"TUNGGAL_PARTITIONS must be >= 1, got {self.partitions}")
         if self.batch_size < 1:
             raise ConfigError(f"TUNGGAL_BATCH_SIZE must be >= 1, got {self.batch_size}")
+        if self.stall_timeout < 0:
+            raise ConfigError(f"TUNGGAL_STALL_TIMEOUT must be >= 0 seconds, got {self.stall_timeout}")
         for port_name in ("broker_port", "broker_controller_port", "web_port"):
             port = getattr(self, port_name)
             if not 0 < port < 65536:

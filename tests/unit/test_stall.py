@@ -1,0 +1,65 @@
+"""The stall watchdog's decision (streams/stall.py) and its setting."""
+
+import pytest
+
+from streams.errors import ConfigError
+from streams.settings import Settings
+from streams.stall import StallDetector
+
+
+def test_lag_without_progress_for_the_timeout_is_a_stall():
+    d = StallDetector(60)
+    assert d.observe(0, 10, (5, 0)) is None
+    assert d.observe(59, 10, (5, 0)) is None
+    reason = d.observe(60, 10, (5, 0))
+    assert reason and "10 records waiting" in reason and "60 s" in reason
+
+
+def test_progress_restarts_the_clock():
+    d = StallDetector(60)
+    d.observe(0, 10, (5, 0))
+    assert d.observe(50, 10, (6, 0)) is None  # committed offsets moved
+    assert d.observe(100, 10, (6, 0)) is None
+    assert d.observe(110, 10, (6, 0)) is not None
+
+
+def test_recovery_progress_counts_as_progress():
+    d = StallDetector(60)
+    d.observe(0, 10, (5, 100))
+    for t in range(30, 300, 30):
+        assert d.observe(t, 10, (5, 100 + t)) is None
+
+
+def test_an_idle_worker_is_never_stalled():
+    d = StallDetector(60)
+    for t in range(0, 1000, 30):
+        assert d.observe(t, 0, (5, 0)) is None
+    assert d.observe(1000, 3, (5, 0)) is None  # lag just appeared: the clock starts now
+    assert d.observe(1061, 3, (5, 0)) is not None
+
+
+def test_unknown_lag_is_no_judgement():
+    d = StallDetector(60)
+    d.observe(0, 10, (5, 0))
+    assert d.observe(100, None, (5, 0)) is None  # mid-rebalance
+    assert d.observe(101, 10, (5, 0)) is not None  # the stall did not stop during it
+
+
+def test_zero_timeout_disables():
+    d = StallDetector(0)
+    assert all(d.observe(t, 10, 1) is None for t in (0, 1e6))
+    assert d.silent_for(1e6, 0) is None
+
+
+def test_a_watchdog_that_stopped_sampling_is_a_stall():
+    d = StallDetector(60)
+    assert d.silent_for(100, 50) is None
+    assert "event loop" in d.silent_for(111, 50)
+
+
+def test_setting():
+    assert Settings.from_env({}).stall_timeout == 300
+    assert Settings.from_env({"TUNGGAL_STALL_TIMEOUT": "45"}).stall_timeout == 45
+    assert Settings.from_env({"TUNGGAL_STALL_TIMEOUT": "0"}).stall_timeout == 0
+    with pytest.raises(ConfigError):
+        Settings.from_env({"TUNGGAL_STALL_TIMEOUT": "-1"})
