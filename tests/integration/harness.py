@@ -16,6 +16,7 @@ from typing import Callable
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from aiokafka.structs import TopicPartition
 
 from streams.settings import Settings
@@ -203,7 +204,10 @@ def wait_for_group(ns: Namespace, members: int, timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     state = ("?", 0)
     while time.monotonic() < deadline:
-        state = asyncio.run(_group_state(ns.bootstrap, ns.settings.app_id))
+        try:
+            state = asyncio.run(_group_state(ns.bootstrap, ns.settings.app_id))
+        except KafkaError as exc:  # a fresh broker has no group coordinator for a moment
+            state = (type(exc).__name__, 0)
         if state == ("Stable", members):
             time.sleep(2.0)
             if asyncio.run(_group_state(ns.bootstrap, ns.settings.app_id)) == ("Stable", members):
@@ -211,3 +215,123 @@ def wait_for_group(ns: Namespace, members: int, timeout: float = 120.0) -> None:
         time.sleep(1.0)
     raise AssertionError(f"group {ns.settings.app_id} not stable with {members} members: {state}\n"
                          + ns.worker_logs())
+
+
+# ---- recovery (issue 6): crashes, restarts, rebalances -------------------------------------
+
+
+def kill_worker(proc: subprocess.Popen, sig: signal.Signals = signal.SIGKILL) -> int:
+    """Send ``sig`` to one worker process (SIGKILL by default: no flush, no commit) and reap it."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+    return proc.wait(timeout=60)
+
+
+def outcomes(records: list) -> dict[str, tuple]:
+    """The current verdict of every enrollment as (verdict, person_id, sorted matched ids)."""
+    return {eid: (v["verdict"], v["person_id"],
+                  tuple(sorted(m["enrollment_id"] for m in v["matches"])))
+            for eid, v in current_verdicts(records).items()}
+
+
+def outcome_diff(reference: dict[str, tuple], got: dict[str, tuple], show: int = 5) -> list:
+    """The enrollments whose current verdict differs, with both sides (first ``show``)."""
+    keys = sorted(k for k in reference.keys() | got.keys() if reference.get(k) != got.get(k))
+    return [(k, reference.get(k), got.get(k)) for k in keys[:show]] + (
+        [f"... {len(keys)} in all"] if len(keys) > show else [])
+
+
+def revision_violations(records: list) -> list[str]:
+    """Every verdict record that repeats or lowers its key's revision, in topic order (a key
+    always lands on one partition, so per-partition order is the key's order)."""
+    last: dict[str, int] = {}
+    bad = []
+    for r in sorted(records, key=lambda r: (r.partition, r.offset)):
+        v = orjson.loads(r.value)
+        eid, rev = v["enrollment_id"], v["revision"]
+        if eid in last and rev <= last[eid]:
+            bad.append(f"{eid}: revision {rev} after {last[eid]} at {r.partition}:{r.offset}")
+        last[eid] = rev
+    return bad
+
+
+async def _read_to_end(bootstrap: str, topic: str) -> list:
+    """Every record of ``topic`` up to its end offsets at the time of the call."""
+    records: list = []
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+                                auto_offset_reset="earliest", max_partition_fetch_bytes=8 << 20)
+    await consumer.start()
+    try:
+        await consumer._client.force_metadata_update()  # noqa: SLF001
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        if tps:
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            ends = await consumer.end_offsets(tps)
+            while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
+                for recs in (await consumer.getmany(timeout_ms=500, max_records=5000)).values():
+                    records.extend(recs)
+    finally:
+        await consumer.stop()
+    return records
+
+
+def verdict_ids(ns: Namespace) -> set[str]:
+    """Ids with at least one verdict so far (the topic read from the start to its end now)."""
+    return {r.key.decode() for r in asyncio.run(_read_to_end(ns.bootstrap,
+                                                             ns.settings.topics.verdicts))}
+
+
+def wait_for_verdicts(ns: Namespace, count: int, timeout: float, *,
+                      alive: list[subprocess.Popen] = (), poll: float = 2.0) -> int:
+    """Block until at least ``count`` enrollments have a verdict; fail early if a worker in
+    ``alive`` exits. Returns the count seen."""
+    deadline = time.monotonic() + timeout
+    seen = 0
+    while time.monotonic() < deadline:
+        seen = len(verdict_ids(ns))
+        if seen >= count:
+            return seen
+        dead = [p for p in alive if p.poll() is not None]
+        if dead:
+            raise AssertionError(f"worker pid {dead[0].pid} exited with {dead[0].returncode} "
+                                 f"at {seen} verdicts\n" + ns.worker_logs())
+        time.sleep(poll)
+    raise AssertionError(f"{seen}/{count} verdicts after {timeout:.0f} s\n" + ns.worker_logs())
+
+
+def wait_for_no_lag(ns: Namespace, timeout: float = 300.0, settle: float = 5.0) -> None:
+    """Block until the group has committed every record of every topic it consumes and stays
+    so for ``settle`` seconds (nothing in flight between stages)."""
+    from streams.cli.ops import consumer_lag
+
+    deadline = time.monotonic() + timeout
+    quiet_since = None
+    rows: list = []
+    while time.monotonic() < deadline:
+        rows = asyncio.run(consumer_lag(ns.settings))
+        if rows and all(done >= end for _t, _p, done, end in rows):
+            quiet_since = quiet_since or time.monotonic()
+            if time.monotonic() - quiet_since >= settle:
+                return
+        else:
+            quiet_since = None
+        time.sleep(1.0)
+    lagging = [r for r in rows if r[2] < r[3]]
+    raise AssertionError(f"lag did not reach zero in {timeout:.0f} s: {lagging}\n"
+                         + ns.worker_logs())
+
+
+def run_audit(ns: Namespace, idle: float = 2.0) -> tuple[int, str]:
+    """``tunggal audit`` on this namespace's topics: (exit code, its report)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TUNGGAL_")}
+    env.update(ns.env)
+    done = subprocess.run([sys.executable, "-m", "streams", "audit", "--idle", str(idle)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    return done.returncode, done.stdout + done.stderr
+
+
+def all_verdicts(ns: Namespace, want_ids: set[str], timeout: float = 120.0) -> list:
+    """Every verdict record, once every id in ``want_ids`` has one (plus a settle)."""
+    return read_topic(ns.bootstrap, ns.settings.topics.verdicts, timeout=timeout, settle=3.0,
+                      done=lambda r: want_ids <= {x.key.decode() for x in r})
