@@ -41,15 +41,16 @@ def demographic_keys(e: Enrollment) -> list[str]:
     return keys
 
 
-#: Name tokens shorter than this make no ``tmr:`` key (initials, particles).
+#: Name tokens shorter than this make no ``tmd:``/``ty:`` key (initials, particles).
 MIN_TOKEN_LENGTH = 3
 
 
 #: Finger positions whose keys the engine indexes: both thumbs and index fingers, the fingers
-#: civil AFIS searches rely on (largest, most often captured well). Every indexed key costs one
-#: posting-list write with its changelog record (about 1 ms in faust today), so the engine indexes
-#: about 170 keys per enrollment instead of about 300; iris and demographic keys stay complete.
-#: docs/blocking.md gives the hit rates.
+#: civil AFIS searches rely on (largest, most often captured well). Each finger costs ~0.5 ms of
+#: key derivation and adds chance candidates, so the engine indexes about 170 keys per enrollment
+#: instead of about 300; iris and demographic keys stay complete. (When this was chosen every key
+#: also cost a changelog record; since the index keeps one record per probe, indexing all ten
+#: fingers would cost CPU and candidates, not Kafka records.) docs/blocking.md gives the hit rates.
 INDEXED_FINGERS = frozenset({1, 2, 6, 7})
 
 
