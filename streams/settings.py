@@ -49,10 +49,6 @@ class Settings:
     topic_dlq: str = "enrollments-dlq"
     topic_verdicts: str = "verdicts"
     topic_adjudications: str = "adjudications"
-    #: Events handed to numpy at once when a backlog is waiting.
-    batch_size: int = 256
-    #: Seconds to wait to fill a batch before processing what has arrived (real-time latency).
-    batch_within: float = 0.05
     log_level: str = "INFO"
     #: Seconds a worker may have lag without progress before it exits non-zero (0: never).
     stall_timeout: float = 300.0
@@ -107,8 +103,6 @@ class Settings:
     def validate(self) -> None:
         if self.partitions < 1:
             raise ConfigError(f"TUNGGAL_PARTITIONS must be >= 1, got {self.partitions}")
-        if self.batch_size < 1:
-            raise ConfigError(f"TUNGGAL_BATCH_SIZE must be >= 1, got {self.batch_size}")
         if self.stall_timeout < 0:
             raise ConfigError(f"TUNGGAL_STALL_TIMEOUT must be >= 0 seconds, got {self.stall_timeout}")
         for port_name in ("broker_port", "broker_controller_port", "web_port"):
