@@ -8,6 +8,11 @@ type flips, position and angle jitter, smooth skin distortion, a global rotation
 sometimes up to 45 degrees) and translation, sometimes a partial print, clamped to the image.
 ``make_person_fingers`` gives a person's ten masters, some people having fewer usable fingers.
 
+This numpy code is the model's reference, and what the matcher tests and benchmarks draw from
+(their figures stay reproducible). The population renderer draws the same model many fingers at
+a time from compiled kernels (``streams.sim.finger_sets``); a test checks that both agree in
+distribution.
+
 All randomness comes from the ``numpy.random.Generator`` passed in, so a seed fixes everything.
 Angles follow ISO/IEC 19794-2: radians counter-clockwise from the x axis as seen on the image
 (x right, y down), so the unit direction in pixel coordinates is (cos a, -sin a).
@@ -52,6 +57,7 @@ LOW_QUALITY_RANGE = (0.15, 0.45)
 GOOD_QUALITY_BETA = (6.0, 2.0)  # quality of the other captures: Beta(a, b), mean 0.75
 MISS_BASE, MISS_SLOPE = 0.05, 0.35  # chance a true minutia is not detected
 SPURIOUS_BASE, SPURIOUS_SLOPE = 1.0, 8.0  # Poisson mean of false minutiae
+SPURIOUS_ANGLE_SD = 0.3  # radians around the ridge flow: false minutiae point roughly along it
 FLIP_BASE, FLIP_SLOPE = 0.05, 0.20  # chance ending <-> bifurcation is misread
 JITTER_BASE_PX, JITTER_SLOPE_PX = 1.5, 3.0  # position jitter sd
 ANGLE_JITTER_BASE, ANGLE_JITTER_SLOPE = np.deg2rad(4.0), np.deg2rad(8.0)
@@ -68,6 +74,10 @@ PRESSURE_SCALE_SD = 0.02
 #: Partial prints: chance of a crop and the kept share of each image side.
 PARTIAL_RATE = 0.15
 PARTIAL_KEEP = (0.55, 0.85)
+#: Minutia quality: this many points times q for a true minutia, fewer for a false one, plus
+#: normal noise; the finger's quality is 100 q plus normal noise (all clipped to 1..100).
+TRUE_MINUTIA_QUALITY, SPURIOUS_MINUTIA_QUALITY = 100.0, 60.0
+MINUTIA_QUALITY_SD, FINGER_QUALITY_SD = 8.0, 5.0
 #: People with missing or unusable fingers: chance of losing 1..MAX fingers, or all of them.
 FEWER_FINGERS_RATE = 0.04
 MAX_MISSING_FINGERS = 4
@@ -145,7 +155,7 @@ def _spurious(master: FingerMaster, rng: np.random.Generator, n: int) -> tuple[n
     keep = in_finger(u, v)
     u, v = u[keep][:n], v[keep][:n]
     n = u.size
-    angle = master.field.orientation(u, v) + np.pi * rng.integers(0, 2, n) + rng.normal(0, 0.3, n)
+    angle = master.field.orientation(u, v) + np.pi * rng.integers(0, 2, n) + rng.normal(0, SPURIOUS_ANGLE_SD, n)
     kind = rng.integers(1, 3, n).astype(np.uint8)
     return u, v, np.mod(angle, TWO_PI), kind
 
@@ -195,7 +205,8 @@ def impression(
     v = np.concatenate([v[keep], sv])
     angle = np.concatenate([master.angle[keep], sa])
     kind = np.concatenate([kind[keep], sk])
-    mq = np.concatenate([np.full(int(keep.sum()), 100.0 * q), np.full(su.size, 60.0 * q)])
+    mq = np.concatenate([np.full(int(keep.sum()), TRUE_MINUTIA_QUALITY * q),
+                         np.full(su.size, SPURIOUS_MINUTIA_QUALITY * q)])
     m = u.size
 
     u, v = _distort(u, v, rng)
@@ -220,11 +231,11 @@ def impression(
         y0 = rng.uniform(0, (1 - fh) * IMAGE_HEIGHT_PX)
         inside &= (x >= x0) & (x < x0 + fw * IMAGE_WIDTH_PX) & (y >= y0) & (y < y0 + fh * IMAGE_HEIGHT_PX)
     order = rng.permutation(int(inside.sum()))  # the capture order says nothing about identity
-    mq = np.clip(np.rint(mq[inside][order] + rng.normal(0, 8, order.size)), 1, 100)
+    mq = np.clip(np.rint(mq[inside][order] + rng.normal(0, MINUTIA_QUALITY_SD, order.size)), 1, 100)
     return FingerView(
         position=master.position,
         impression=impression_type,
-        quality=int(np.clip(round(100 * q + rng.normal(0, 5)), 1, 100)),
+        quality=int(np.clip(round(100 * q + rng.normal(0, FINGER_QUALITY_SD)), 1, 100)),
         x=x[inside][order].astype(np.int32),
         y=y[inside][order].astype(np.int32),
         angle=angle[inside][order].astype(np.float32),

@@ -13,6 +13,10 @@ while differing in detail.
 
 Coordinates here are "math" coordinates: x right, y *up*, origin at the finger centre, pixels at
 500 dpi. Orientations are in [0, pi).
+
+The population draws its fingers in the compiled kernels of ``streams.sim.finger_kernels``,
+which keep a field as a parameter row (:meth:`OrientationField.params`); the numpy code here is
+their reference (a test checks that both give the same orientations).
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 import numpy as np
+
+from streams.sim import finger_kernels as fk
 
 
 class PatternClass(IntEnum):
@@ -71,6 +77,26 @@ class OrientationField:
     rotation: float  # radians
     arch_height: float = ARCH_HEIGHT_PX
 
+    def params(self) -> np.ndarray:
+        """The field as a parameter row of ``finger_kernels`` (``FIELD_PARAMS`` floats)."""
+        row = np.zeros(fk.FIELD_PARAMS)
+        row[[fk.P_PATTERN, fk.P_ROTATION, fk.P_HEIGHT]] = self.pattern, self.rotation, self.arch_height
+        row[[fk.P_CORES, fk.P_DELTAS]] = len(self.cores), len(self.deltas)
+        for first, points in ((fk.P_CORE0, self.cores), (fk.P_DELTA0, self.deltas)):
+            row[first:first + 2 * len(points)] = np.column_stack([points.real, points.imag]).ravel()
+        return row
+
+    @classmethod
+    def from_params(cls, row: np.ndarray) -> "OrientationField":
+        """The field of a ``finger_kernels`` parameter row."""
+        def points(first: int, n: int) -> np.ndarray:
+            xy = np.asarray(row[first:first + 2 * n], dtype=np.float64).reshape(n, 2)
+            return xy[:, 0] + 1j * xy[:, 1]
+
+        return cls(PatternClass(int(row[fk.P_PATTERN])), points(fk.P_CORE0, int(row[fk.P_CORES])),
+                   points(fk.P_DELTA0, int(row[fk.P_DELTAS])), float(row[fk.P_ROTATION]),
+                   float(row[fk.P_HEIGHT]))
+
     def singular_points(self) -> tuple[np.ndarray, np.ndarray]:
         """Cores and deltas (complex, math coordinates) where the flow is singular."""
         turn = np.exp(1j * self.rotation)
@@ -99,6 +125,21 @@ def _arch_orientation(x: np.ndarray, y: np.ndarray, height: float) -> np.ndarray
     amp = height * np.exp(-((y + 20.0) ** 2) / (2 * 150.0**2))
     slope = -2.0 * amp * x / w2 * np.exp(-(x**2) / w2)
     return np.arctan(slope)
+
+
+def class_cumulative() -> np.ndarray:
+    """Cumulative class frequencies, indexed by class value (what the kernels draw from)."""
+    return np.cumsum([CLASS_FREQUENCIES[c] for c in PatternClass])
+
+
+def nominal_params() -> np.ndarray:
+    """Per class (row = class value), the parameter row of its nominal singular points."""
+    rows = np.zeros((len(PatternClass), fk.FIELD_PARAMS))
+    for c in PatternClass:
+        cores, deltas = _NOMINAL[c]
+        rows[c] = OrientationField(c, np.array([complex(*p) for p in cores]),
+                                   np.array([complex(*p) for p in deltas]), 0.0).params()
+    return rows
 
 
 def draw_pattern(rng: np.random.Generator) -> PatternClass:

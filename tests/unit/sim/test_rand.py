@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
+from pathlib import Path
 
 import numba
 import numpy as np
 import pytest
 
-from streams.sim import rand
+from streams.sim import finger_kernels, rand
 
 N = 400_000
 
@@ -104,3 +106,9 @@ def test_gamma_moments():
     x = draws(5, 100_000, 3.0)
     assert abs(x.mean() - 3.0) < 0.03 and abs(x.var() / 3.0 - 1) < 0.03
 
+
+def test_kernels_are_tied_to_the_current_stream_code():
+    """numba's cache tracks only a kernel's own file: the kernel modules carry the digest of
+    rand.py so that a change to it recompiles them (update RAND_SHA256 there)."""
+    digest = hashlib.sha256(Path(rand.__file__).read_bytes()).hexdigest()
+    assert finger_kernels.RAND_SHA256 == digest
