@@ -18,6 +18,9 @@ The model:
   the iris. Bits are ``field > 0``. :func:`capture_many` does the same for a batch of eyes at
   once (for building populations).
 
+The population renderer draws the same model from compiled kernels (:func:`draw_sources`,
+:func:`capture_eyes`, at the end of this module); this numpy code is their reference.
+
 Every function takes an explicit ``numpy.random.Generator``: equal seeds give equal codes.
 """
 
@@ -34,6 +37,7 @@ from streams.codecs.iris import pack, unpack  # noqa: F401  (the wire form lives
 
 from streams.domain.types import DEFAULT_IRIS_SHAPE, MIN_ANGULAR_COLUMNS, IrisTemplate
 from streams.errors import IrisShapeError
+from streams.sim import iris_kernels as ik
 
 #: Gaussian smoothing widths of the latent field, in cells of the default 16-row x 256-column
 #: grid; scaled with the actual grid. Tuned so that impostor distances at the default shape have a
@@ -280,3 +284,70 @@ def capture_many(
     codes.setflags(write=False)
     masks.setflags(write=False)
     return [IrisTemplate(eye=eye, code=codes[i], mask=masks[i]) for i in range(n)]
+
+
+# -- The population renderer's path: the same model, drawn by compiled kernels from keyed streams
+# (``streams.sim.iris_kernels``). The numpy code above is its reference (and what the matcher
+# tests and benchmarks draw from); a test checks that both give the same statistics. Why two:
+# as numpy a two-eye capture is some thirty small array operations and two matrix products that
+# OpenBLAS spreads over threads, which stalls when several rendering processes share the cores.
+
+_NOISE = np.array([NOISE_MIN, NOISE_SPAN])
+_OCCLUSION = np.array([HEAVY_OCCLUSION_SHARE, *HEAVY_SEVERITY, SEVERITY_BASE, SEVERITY_SPAN])
+_REFLECTION = np.array([*REFLECTION_HEIGHT, *REFLECTION_WIDTH])
+
+
+@lru_cache(maxsize=32)
+def _kernel_inputs(rows: int, cols: int) -> tuple[np.ndarray, ...]:
+    """What the capture kernel takes of the band: its response, the frequencies of its columns,
+    the inverse matrices (the row one split into real and imaginary parts) and the lid
+    geometry with the lids' largest half-widths as a flat pair."""
+    band_k = _kernel(rows, cols)[2]
+    rows_inv, cos_inv, sin_inv = _band_inverse(rows, cols)
+    radial, dist, max_half = _lid_geometry(rows, cols)
+    out = (band_k, np.fft.rfftfreq(cols)[:band_k.shape[1]], np.ascontiguousarray(rows_inv.real),
+           np.ascontiguousarray(rows_inv.imag), cos_inv, sin_inv, radial, dist, max_half.ravel())
+    for a in out:
+        a.setflags(write=False)
+    return out
+
+
+def draw_sources(
+    stream: np.ndarray, count: int, shape: tuple[int, int, int, int] = DEFAULT_IRIS_SHAPE
+) -> list[IrisSource]:
+    """``count`` eyes drawn from a ``streams.sim.rand`` stream: :func:`make_iris_source`'s model."""
+    f, r, c, b = _check_shape(shape)
+    spec = ik.sources_kernel(stream, count, f * b, _kernel(r, c)[2], math.sqrt(r * c / 2.0))
+    spec.setflags(write=False)
+    return [IrisSource(shape=(f, r, c, b), spectrum=spec[i]) for i in range(count)]
+
+
+def capture_eyes(
+    sources: Sequence[IrisSource],
+    stream: np.ndarray,
+    eyes: Sequence[str],
+    *,
+    quality: float | None = None,
+    tilt: float | None = None,
+) -> list[IrisTemplate]:
+    """One capture of each source (all of one shape), eye ``eyes[i]``, drawn from a
+    ``streams.sim.rand`` stream: :func:`capture_many`'s model in one compiled call."""
+    if len(eyes) != len(sources) or any(e not in ("R", "L") for e in eyes):
+        raise ValueError(f"need one eye, 'R' or 'L', per source; got {eyes!r}")
+    if not sources:
+        return []
+    f, r, c, b = sources[0].shape
+    if any(s.shape != sources[0].shape for s in sources):
+        raise IrisShapeError("capture_eyes needs sources of one shape")
+    n = len(sources)
+    band_k, freqs, rows_re, rows_im, cos_inv, sin_inv, radial, dist, max_half = _kernel_inputs(r, c)
+    codes, masks = ik.capture_kernel(
+        stream, np.stack([s.spectrum for s in sources]),
+        np.full(n, np.nan if quality is None else min(1.0, max(0.0, float(quality)))),
+        np.full(n, np.nan if tilt is None else float(tilt)), f, b, band_k, math.sqrt(r * c / 2.0),
+        freqs, rows_re, rows_im, cos_inv, sin_inv, _NOISE, NOISE_WHITE_SHARE, WHITE_BYTE_VARIANCE,
+        TILT_SD_AT_256 * c / 256.0, TILT_MAX_AT_256 * c / 256.0, _OCCLUSION, radial, dist, max_half,
+        MAX_REFLECTIONS, _REFLECTION)
+    codes.setflags(write=False)
+    masks.setflags(write=False)
+    return [IrisTemplate(eye=e, code=codes[i], mask=masks[i]) for i, e in enumerate(eyes)]

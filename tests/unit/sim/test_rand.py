@@ -10,7 +10,7 @@ import numba
 import numpy as np
 import pytest
 
-from streams.sim import finger_kernels, rand
+from streams.sim import finger_kernels, iris_kernels, rand
 
 N = 400_000
 
@@ -112,3 +112,4 @@ def test_kernels_are_tied_to_the_current_stream_code():
     rand.py so that a change to it recompiles them (update RAND_SHA256 there)."""
     digest = hashlib.sha256(Path(rand.__file__).read_bytes()).hexdigest()
     assert finger_kernels.RAND_SHA256 == digest
+    assert iris_kernels.RAND_SHA256 == digest
