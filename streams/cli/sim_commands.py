@@ -27,7 +27,7 @@ def cmd_simulate(args: argparse.Namespace, s: Settings) -> int:
     from streams.sim.population import simulate
     from streams.sim.scenarios import Shares
 
-    if args.people < 1 or args.seed < 0 or args.workers < 1:
+    if args.people < 1 or args.seed < 0 or (args.workers is not None and args.workers < 1):
         raise ConfigError("--people and --workers must be at least 1, --seed at least 0")
     try:
         shares = Shares(**{f.name: getattr(args, f"share_{f.name}") for f in fields(Shares)})
@@ -41,8 +41,9 @@ def cmd_simulate(args: argparse.Namespace, s: Settings) -> int:
                        workers=args.workers, progress=progress)
     print(f"wrote {summary.events:,} events ({summary.enrollments:,} enrollments of "
           f"{args.people:,} people) to {out / 'enrollments.jsonl'} and the truth to "
-          f"{out / 'truth.json'} in {summary.seconds:.1f} s: {summary.events_per_s:,.0f} "
-          f"events/s, {args.people / summary.seconds:,.0f} people/s")
+          f"{out / 'truth.json'} in {summary.seconds:.1f} s: "
+          f"{summary.enrollments / summary.seconds:,.0f} enrollments/s, "
+          f"{summary.events_per_s:,.0f} events/s, {args.people / summary.seconds:,.0f} people/s")
     if args.to_kafka:
         n = asyncio.run(_publish(s, out / "enrollments.jsonl", summary.events, args.rate, args.seed))
         print(f"published {n:,} records to {s.topics.enrollments}")
@@ -108,7 +109,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fingers", type=int, choices=(2, 4, 10), default=10,
                    help="fingers a station captures: 10 (e-KTP, default), 4 (thumbs and index "
                         "fingers) or 2 (index fingers); fewer is faster")
-    p.add_argument("--workers", type=int, default=2, help="rendering processes (default 2)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="rendering processes (default: one per CPU); the output does not depend "
+                        "on it")
     defaults = Shares()
     for f in fields(Shares):
         p.add_argument(f"--share-{f.name.replace('_', '-')}", dest=f"share_{f.name}", type=float,

@@ -3,12 +3,14 @@
 What: :func:`render` turns one :class:`Spec` (a planned capture, small and picklable) into the
 JSON line a station would send: demographics from the plan, iris codes from
 ``streams.sim.iris`` and ISO/IEC 19794-2 finger records from ``streams.sim.finger``, packed by
-the contract codecs. Malformed captures become one of ``streams.sim.malformed.variants``.
+the contract codecs (the finger records by ``streams.sim.iso_writer``, byte for byte the
+codec's). Malformed captures become one of ``streams.sim.malformed.variants``.
 
 Why seeds and not state: a person's eyes and fingers are a fixed function of
-``(seed, person_key)`` and a capture's noise of ``(seed, capture index)``, so any worker can
-render any capture in any order and the bytes are the same: events are rendered in arrival order,
-in parallel chunks, never held all at once, and a re-sent event is byte-identical.
+``(seed, person_key)`` and a capture's noise of ``(seed, capture index)`` (keyed streams of
+``streams.sim.rand``), so any worker can render any capture in any order and the bytes are the
+same: events are rendered in arrival order, in parallel chunks, never held all at once, and a
+re-sent event is byte-identical.
 
 A capture the plan marks usable is guaranteed usable by ``streams.matching.quality`` (the rare
 capture that is not is redrawn), so the expected verdicts computed from the plan hold.
@@ -24,12 +26,13 @@ from functools import lru_cache
 import numpy as np
 import orjson
 
-from streams.codecs import iso19794
 from streams.codecs.iris import pack
-from streams.domain.types import FingerView, IrisTemplate
+from streams.domain.types import IrisTemplate
 from streams.matching import quality
 from streams.sim import finger as fsim
+from streams.sim import finger_sets
 from streams.sim import iris as isim
+from streams.sim import iso_writer, rand
 from streams.sim.malformed import variants
 from streams.sim.scenarios import BOTH, EMPTY, FINGER_ONLY, IRIS_ONLY, POOR
 
@@ -43,6 +46,8 @@ MAX_REDRAWS = 8
 #: ``quality.MIN_IRIS_USABLE_FRACTION``) and the minutiae kept per finger (under the minimum).
 POOR_IRIS_COLUMNS = 0.1
 POOR_FINGER_MINUTIAE = quality.MIN_FINGER_MINUTIAE - 3
+#: The eyes of a capture, in the order of the contract's ``irises`` array.
+EYES = ("R", "L")
 # Seed-sequence tags, so the streams of person, finger and capture draws never overlap.
 _PERSON, _FINGER, _CAPTURE = 1, 2, 3
 
@@ -66,45 +71,38 @@ class Spec:
 class Rendered:
     index: int
     line: bytes
-    digest: str  # sha256 hex of ``line`` (how unkeyed dead letters are matched)
+    digest: str | None  # sha256 hex of a malformed ``line`` (how unkeyed dead letters are matched)
 
 
-def _rng(seed: int, *path: int) -> np.random.Generator:
-    return np.random.default_rng([seed, *path])
+def _finger_stream(seed: int, key: int) -> np.ndarray:
+    return rand.stream(seed, _FINGER, key)
 
 
 def finger_positions(seed: int, key: int, positions: tuple[int, ...]) -> tuple[int, ...]:
     """Which of ``positions`` the person has: a few people lack some fingers, or all (the rates
     of ``streams.sim.finger``). Cheap: the planner asks it for fingers-only captures."""
-    rng = _rng(seed, _PERSON, key)
-    r = float(rng.random())
-    if r < fsim.NO_FINGERS_RATE:
-        return ()
-    lost: set[int] = set()
-    if r < fsim.NO_FINGERS_RATE + fsim.FEWER_FINGERS_RATE:
-        n = int(rng.integers(1, fsim.MAX_MISSING_FINGERS + 1))
-        lost = {int(p) for p in rng.choice(fsim.FINGER_POSITIONS, size=n, replace=False)}
+    lost = finger_sets.fingers_lost(_finger_stream(seed, key))
     return tuple(p for p in positions if p not in lost)
 
 
-def person_fingers(seed: int, key: int, positions: tuple[int, ...]) -> dict[int, fsim.FingerMaster]:
-    """A person's fingers among ``positions``; each a function of (seed, person, position)."""
-    return {p: fsim.make_finger(_rng(seed, _FINGER, key, p), p)
-            for p in finger_positions(seed, key, positions)}
+def person_fingers(seed: int, key: int, positions: tuple[int, ...]) -> tuple[finger_sets.Masters, list[int]]:
+    """A person's ten finger masters, and the indices among them of the fingers at
+    ``positions`` that the person has. All ten are drawn whatever ``positions`` is, so a finger
+    is a function of (seed, person, position) alone."""
+    stream = _finger_stream(seed, key)
+    lost = finger_sets.fingers_lost(stream)
+    masters = finger_sets.make_masters(stream, fsim.FINGER_POSITIONS)
+    index = {p: i for i, p in enumerate(fsim.FINGER_POSITIONS)}
+    return masters, [index[p] for p in positions if p not in lost]
 
 
-def person_irises(seed: int, key: int) -> dict[str, isim.IrisSource]:
-    rng = _rng(seed, _PERSON, key, 9)
-    return {eye: isim.make_iris_source(rng) for eye in ("R", "L")}
+def person_irises(seed: int, key: int) -> list[isim.IrisSource]:
+    """A person's right and left eyes (in the order of :data:`EYES`)."""
+    return isim.draw_sources(rand.stream(seed, _PERSON, key, 9), len(EYES))
 
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
-
-
-def _finger_entry(view: FingerView) -> dict:
-    record = iso19794.encode([view], width=view.width, height=view.height, resolution=view.resolution)
-    return {"position": view.position, "format": "ISO_19794_2_2005", "data": _b64(record)}
 
 
 def _iris_entry(t: IrisTemplate) -> dict:
@@ -118,37 +116,48 @@ def _poor_iris(t: IrisTemplate) -> IrisTemplate:
     return IrisTemplate(t.eye, t.code, t.mask & cols[None, None, :, None])
 
 
-def _poor_finger(v: FingerView) -> FingerView:
-    k = POOR_FINGER_MINUTIAE
-    return replace(v, x=v.x[:k], y=v.y[:k], angle=v.angle[:k], kind=v.kind[:k],
-                   minutia_quality=v.minutia_quality[:k])
+@dataclass(frozen=True, slots=True)
+class Biometrics:
+    """What one capture holds: its finger views (as a flat set, maybe empty) and iris templates."""
+
+    fingers: finger_sets.Impressions | None
+    irises: list[IrisTemplate]
+
+    def entries(self) -> tuple[list[dict], list[dict]]:
+        """The contract's ``fingerprints`` and ``irises`` arrays."""
+        fingers = [] if self.fingers is None else [
+            {"position": int(p), "format": "ISO_19794_2_2005", "data": _b64(r)}
+            for p, r in zip(self.fingers.positions, iso_writer.records(self.fingers))]
+        return fingers, [_iris_entry(t) for t in self.irises]
 
 
-def biometrics(spec: Spec, seed: int, positions: tuple[int, ...]) -> tuple[list[FingerView], list[IrisTemplate]]:
+def biometrics(spec: Spec, seed: int, positions: tuple[int, ...]) -> Biometrics:
     """The capture's finger views and iris templates, per its planned modality."""
     if spec.modality == EMPTY:
-        return [], []
-    masters = person_fingers(seed, spec.person_key, positions)
-    if not masters and spec.malformed_kind is not None:  # malformed variants edit finger 0
-        masters = {p: fsim.make_finger(_rng(seed, _FINGER, spec.person_key, p), p) for p in positions}
+        return Biometrics(None, [])
+    masters, which = person_fingers(seed, spec.person_key, positions)
+    if not which and spec.malformed_kind is not None:  # malformed variants edit finger 0
+        which = [fsim.FINGER_POSITIONS.index(p) for p in positions]
     sources = person_irises(seed, spec.person_key)
-    want_iris = spec.modality in (BOTH, IRIS_ONLY, POOR) or not masters
-    want_finger = spec.modality in (BOTH, FINGER_ONLY, POOR)
+    want_iris = spec.modality in (BOTH, IRIS_ONLY, POOR) or not which
+    want_finger = spec.modality in (BOTH, FINGER_ONLY, POOR) and bool(which)
     for attempt in range(MAX_REDRAWS + 1):
-        rng = _rng(seed, _CAPTURE, spec.index, attempt)
-        irises = [isim.capture(sources[e], rng, eye=e) for e in ("R", "L")] if want_iris else []
-        views = list(fsim.capture_fingers(masters, rng)) if want_finger else []
+        stream = rand.stream(seed, _CAPTURE, spec.index, attempt)
+        irises = isim.capture_eyes(sources, stream, EYES) if want_iris else []
+        views = finger_sets.capture_session(masters, stream, which=which) if want_finger else None
         if spec.modality == POOR:
-            return [_poor_finger(v) for v in views], [_poor_iris(t) for t in irises]
-        if any(quality.iris_usable(t) for t in irises) or any(quality.finger_usable(v) for v in views):
-            return views, irises
+            return Biometrics(None if views is None else views.head(POOR_FINGER_MINUTIAE),
+                              [_poor_iris(t) for t in irises])
+        if (any(quality.iris_usable(t) for t in irises)
+                or (views is not None and bool((views.counts >= quality.MIN_FINGER_MINUTIAE).any()))):
+            return Biometrics(views, irises)
         want_iris = True  # e.g. a fingers-only capture of a person without usable fingers
     raise RuntimeError(f"capture {spec.enrollment_id} stayed unusable after {MAX_REDRAWS} redraws")
 
 
 def event_of(spec: Spec, seed: int, positions: tuple[int, ...]) -> dict:
     """The valid contract event of a capture."""
-    views, irises = biometrics(spec, seed, positions)
+    fingers, irises = biometrics(spec, seed, positions).entries()
     name, place, born, sex, region = spec.demographics
     return {
         "schema": SCHEMA,
@@ -158,18 +167,18 @@ def event_of(spec: Spec, seed: int, positions: tuple[int, ...]) -> dict:
         "nik": spec.nik,
         "demographics": {"full_name": name, "birth_place": place, "birth_date": born, "sex": sex,
                          "region_code": region},
-        "fingerprints": [_finger_entry(v) for v in views],
-        "irises": [_iris_entry(t) for t in irises],
+        "fingerprints": fingers,
+        "irises": irises,
     }
 
 
 def render(spec: Spec, seed: int, positions: tuple[int, ...]) -> Rendered:
-    """The bytes a station sends for ``spec`` (a malformed variant for malformed captures)."""
+    """The bytes a station sends for ``spec`` (a malformed variant for malformed captures, with
+    its digest: the truth file needs it for those only)."""
     if spec.malformed_kind is None:
-        line = orjson.dumps(event_of(spec, seed, positions))
-    else:
-        event = event_of(replace(spec, modality=BOTH), seed, positions)
-        line = next(m.value for m in variants(event) if m.kind == spec.malformed_kind)
+        return Rendered(spec.index, orjson.dumps(event_of(spec, seed, positions)), None)
+    event = event_of(replace(spec, modality=BOTH), seed, positions)
+    line = next(m.value for m in variants(event) if m.kind == spec.malformed_kind)
     return Rendered(spec.index, line, hashlib.sha256(line).hexdigest())
 
 
