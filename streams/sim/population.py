@@ -235,10 +235,12 @@ def simulate(people: int, seed: int, out: Path, *, shares: sc.Shares | None = No
                 if progress is not None:
                     progress.update(len(chunk))
         if pool is not None:
-            pool.close()
+            pool.close()  # every chunk was rendered: let the workers exit on their own
+            pool.join()
+            pool = None
     finally:
-        if pool is not None:
-            pool.terminate()  # a no-op after close() once the work is done; stops it on errors
+        if pool is not None:  # an error: stop the workers (terminate after close can deadlock)
+            pool.terminate()
             pool.join()
         if progress is not None:
             progress.close()
