@@ -108,7 +108,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--fingers", type=int, choices=(2, 4, 10), default=10,
                    help="fingers a station captures: 10 (e-KTP, default), 4 (thumbs and index "
-                        "fingers) or 2 (index fingers); fewer is faster")
+                        "fingers) or 2 (index fingers); fewer makes smaller events")
     p.add_argument("--workers", type=int, default=None,
                    help="rendering processes (default: one per CPU); the output does not depend "
                         "on it")

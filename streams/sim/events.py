@@ -38,7 +38,7 @@ from streams.sim.scenarios import BOTH, EMPTY, FINGER_ONLY, IRIS_ONLY, POOR
 
 SCHEMA = "tunggal.enrollment.v1"
 #: Finger sets a station may capture: e-KTP takes all ten; thumbs and index fingers, or the two
-#: index fingers, are the common smaller sets (and far cheaper to simulate).
+#: index fingers, are the common smaller sets (smaller events; the eyes cost most to simulate).
 FINGER_SETS = {10: tuple(range(1, 11)), 4: (1, 2, 6, 7), 2: (2, 7)}
 #: A capture planned usable that comes out unusable is redrawn at most this many times.
 MAX_REDRAWS = 8
