@@ -56,7 +56,13 @@ from streams.settings import Settings
 log = logging.getLogger("tunggal.engine")
 
 #: Prepared templates kept per worker (LRU), so a gallery row is decoded once, not per probe.
-PREPARED_CACHE = 50_000
+#: An entry holds ~20 KB (iris words, demographics), ~200 KB more once its fingers were indexed
+#: (rarely: see the cascade in streams/matching/fusion.py).
+PREPARED_CACHE = 20_000
+#: RocksDB per table partition: faust's defaults (64 MB write buffers x 3, a 2 GiB block cache
+#: per partition database) let a worker's memory grow to gigabytes with a few thousand people.
+ROCKSDB_OPTIONS = {"write_buffer_size": 8 << 20, "max_write_buffer_number": 2,
+                   "block_cache_size": 64 << 20}
 
 
 def now_rfc3339() -> str:
@@ -136,7 +142,8 @@ def create_app(settings: Settings) -> faust.App:
     # Every table holds raw bytes (keys: UTF-8; values: orjson or our own framing), so the bytes
     # on a changelog that is a contract topic are exactly the contract's.
     def table(name: str, partitions: int = P, **kw: Any) -> Any:
-        return app.Table(name, partitions=partitions, key_type=bytes, value_type=bytes, **kw)
+        return app.Table(name, partitions=partitions, key_type=bytes, value_type=bytes,
+                         options=dict(ROCKSDB_OPTIONS), **kw)
 
     gallery = table("gallery")  # id -> digest (32 chars) + the raw valid event
     done = table("done")  # id -> request id whose evidence reached the resolver
@@ -237,18 +244,22 @@ def create_app(settings: Settings) -> faust.App:
         pkey = f"{m['probe']}\0{m['rid']}\0{what}".encode()
         old = pending.get(pkey)
         state = Gather.from_dict(orjson.loads(old)) if old else Gather(m["rid"], m["n"])
-        if state.add(m["part"], payload):
-            if old is not None:
-                del pending[pkey]
-            return state.merged()
-        pending[pkey] = orjson.dumps(state.to_dict())
-        return None
+        complete = state.add(m["part"], payload)
+        if old is not None or not complete:
+            # Kept once complete, until finish(): a replayed reply (a crash after this write
+            # reached the changelog, before the sends it triggers did) completes it again.
+            pending[pkey] = orjson.dumps(state.to_dict())
+        return state.merged() if complete else None
 
     async def finish(probe: str, rid: str, edges: list) -> None:
         stored = gallery.get(probe.encode())
         e = decode_enrollment(parse_json(stored[32:]))
         await to_resolver(node_of(e), edges)
         done[probe.encode()] = rid.encode()
+        for what in ("cand", "score"):  # the request's fan-out states are no longer needed
+            pkey = f"{probe}\0{rid}\0{what}".encode()
+            if pending.get(pkey) is not None:
+                del pending[pkey]
 
     @app.agent(stage["candidates"], name="gather", concurrency=1)
     async def gather_candidates(stream: Any) -> None:
@@ -278,6 +289,7 @@ def create_app(settings: Settings) -> faust.App:
             cands = [prepared.get(eid, gallery[eid.encode()]) for eid in ids]
             edges = [[eid, edge.to_dict()] for eid, edge in zip(ids, fusion.compare(probe, cands))
                      if edge is not None]
+            probe.release_probe()  # its rotated iris codes (~260 KB) are rarely needed again
             await stage["scores"].send(key=m["probe"].encode(), partition=m["pp"],
                                        value=orjson.dumps({"rid": m["rid"], "probe": m["probe"],
                                                            "n": m["n"], "edges": edges,

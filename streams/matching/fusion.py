@@ -66,6 +66,9 @@ class IrisSide:
             self._probe = iris.prepare_probe(self.template)
         return self._probe
 
+    def release_probe(self) -> None:
+        self._probe = None
+
 
 class Prepared:
     """An enrollment indexed for comparison: irises and demographics at once, fingers on first
@@ -81,6 +84,11 @@ class Prepared:
         self.demo = demo
         self._views = tuple(views)
         self._fingers: tuple[finger.FingerFeatures, ...] | None = None
+
+    def release_probe(self) -> None:
+        """Drop the probe-side iris rotations (rebuilt on next use as a probe)."""
+        for side in self.irises.values():
+            side.release_probe()
 
     @property
     def has_fingers(self) -> bool:
