@@ -76,6 +76,8 @@ def install(app: Any, timeout: float) -> StallDetector:
         now = time.monotonic()
         if not last["sample"]:  # first run: from now on the loop must keep sampling
             threading.Thread(target=guard, name="tunggal-stall-guard", daemon=True).start()
+        elif reason := detector.silent_for(now, last["sample"]):
+            _die(reason)  # the loop (or the whole process) was frozen; the thread may be late
         last["sample"] = now
         try:
             lag, progress = sample(app)

@@ -14,6 +14,7 @@ share a 1,000-person population and one clean run of it.
 from __future__ import annotations
 
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -193,3 +194,26 @@ def test_a_broker_restart_mid_stream_changes_no_verdict(tmp_path, group_backlog,
         local.stop(broker_dir)
     print(f"workers restarted after the broker outage: {restarted or 'none'}")
 
+
+
+def test_a_stalled_worker_exits_non_zero_and_a_restart_finishes_the_work(ns, group_backlog):
+    """The watchdog's wiring: a worker frozen (SIGSTOP) with lag for longer than
+    TUNGGAL_STALL_TIMEOUT exits with status 70 once it runs again; a restart finishes cleanly."""
+    lines = group_backlog[:400]
+    want_ids, _ = expected_outcomes(lines)
+    stall = {"TUNGGAL_STALL_TIMEOUT": "15"}
+    worker = ns.start_worker("w1", extra_env=stall)
+    wait_for_group(ns, 1)
+    _publish(ns, lines)
+    wait_for_verdicts(ns, 20, TIMEOUT, alive=[worker])
+    worker.send_signal(signal.SIGSTOP)
+    time.sleep(25)
+    worker.send_signal(signal.SIGCONT)
+    assert worker.wait(timeout=60) == 70
+    assert "stalled:" in (ns.workdir / "w1.log").read_text(errors="replace")
+    worker = ns.start_worker("w1", extra_env=stall)
+    wait_for_verdicts(ns, len(want_ids), TIMEOUT, alive=[worker])
+    wait_for_no_lag(ns, timeout=600)
+    assert not revision_violations(all_verdicts(ns, want_ids))
+    code, report = run_audit(ns)
+    assert code == 0, report
