@@ -1,0 +1,231 @@
+"""Recovery figures on a real broker: replay of processed input, cold and warm restarts, takeover.
+
+    .venv/bin/python benchmarks/recovery.py [--gallery 2000] [--probes 8] [--partitions 4]
+
+Starts a throwaway local broker on free ports unless TUNGGAL_BROKER is set. One worker loads a
+gallery of ``--gallery`` people, then:
+
+* replay: every gallery event is published again (stations re-sending); figure: re-sent events
+  per second, first publish to the moment the group has committed the whole input topic (the
+  ingest agent's fast path skips a capture already fully processed);
+* warm restart: SIGTERM, start again on the same data dir (local RocksDB reused); figure: seconds
+  from process start to the verdict of a new enrollment published at that moment;
+* cold restart: SIGKILL, start again: the worker discards its local state and recovers every
+  table from its changelog, and rebuilds the posting lists; same figure (it includes the wait
+  for the group to drop the dead member), and, from the worker's log, the recovery itself
+  (partitions assigned -> worker ready, plus posting-list rebuilds) scaled linearly to 100,000
+  people (table state is linear in the gallery); the warm restart's recovery for comparison;
+* takeover: a second worker joins, the group settles, the second worker is SIGKILLed and new
+  enrollments for every partition are published; figure: seconds from the kill to the last of
+  their verdicts (bounded below by the group's session timeout, faust's default 60 s); a
+  survivor that exits (the stall watchdog) is restarted and its exit status reported.
+
+The last line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import signal
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+import orjson
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _broker import throwaway_broker  # noqa: E402
+from pipeline import Verdicts  # noqa: E402
+
+from streams.app.admin import ensure_topics  # noqa: E402
+from streams.cli.demo import check_workers, expected_outcomes, start_workers, stop_workers  # noqa: E402
+from streams.cli.kafka_io import produce_lines, read_jsonl_lines  # noqa: E402
+from streams.cli.ops import consumer_lag  # noqa: E402
+from streams.cli.progress import Progress  # noqa: E402
+from streams.settings import Settings  # noqa: E402
+from streams.sim.population import simulate  # noqa: E402
+
+
+async def input_caught_up(s: Settings, procs, work: Path, timeout: float) -> float:
+    """Wait until the group has committed every record of the input topic; the monotonic time."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = [r for r in await consumer_lag(s) if r[0] == s.topics.enrollments]
+        if rows and all(done >= end for _t, _p, done, end in rows):
+            return time.monotonic()
+        check_workers(procs, work)
+        await asyncio.sleep(0.25)
+    raise SystemExit(f"the input topic was not caught up after {timeout} s")
+
+
+async def time_to_verdicts(s: Settings, follower: Verdicts, lines: list[bytes], procs,
+                           work: Path, label: str, timeout: float) -> float:
+    """Publish ``lines`` now; seconds until each has a verdict (measured from the call)."""
+    t0 = time.monotonic()
+    ids, _ = expected_outcomes(lines)
+    await produce_lines(s.bootstrap, s.topics.enrollments, lines, total=len(lines),
+                        progress=Progress(f"publish {label}", len(lines)))
+    await follower.wait_for(ids, procs, work, label, timeout)
+    return time.monotonic() - t0
+
+
+def _stamp(line: str) -> float:
+    return datetime.strptime(line[1:24], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+
+
+def recovery_seconds(log: Path, pid: int) -> float:
+    """From this process's log lines: partitions assigned -> worker ready (faust's table
+    recovery), plus the posting-list rebuilds that follow on first use of an index partition."""
+    mine = [x for x in log.read_text(errors="replace").splitlines() if f"] [{pid}] " in x]
+    assigned = next(_stamp(x) for x in mine if "Setting newly assigned partitions" in x)
+    ready = next(_stamp(x) for x in mine if "Worker ready" in x)
+    rebuilds = [float(m.group(1)) for x in mine
+                if (m := re.search(r"posting lists rebuilt from \d+ rows in ([\d.]+) s", x))]
+    return ready - assigned + sum(rebuilds)
+
+
+async def supervise(s: Settings, procs: list, work: Path, exits: list[int]) -> None:
+    """Restart worker 1 whenever it exits, recording its exit status."""
+    while True:
+        await asyncio.sleep(1)
+        if procs[0].poll() is not None:
+            exits.append(procs[0].returncode)
+            procs[:] = start_workers(s, 1, work)
+
+
+def kill(proc, sig=signal.SIGKILL) -> None:
+    proc.send_signal(sig)
+    proc.wait(timeout=120)
+
+
+async def run(args: argparse.Namespace, bootstrap: str, work: Path) -> dict:
+    spare = 20 + 4 * args.probes
+    t0 = time.monotonic()
+    simulate(args.gallery + spare, args.seed, work / "pop")
+    lines = read_jsonl_lines(work / "pop" / "enrollments.jsonl")
+    print(f"generated {len(lines):,} events in {time.monotonic() - t0:.0f} s")
+    n_g = int(len(lines) * args.gallery / (args.gallery + spare))
+    gallery = lines[:n_g]
+    ids_g, _ = expected_outcomes(gallery)
+    # later enrollments with new ids, valid, one batch per experiment
+    probes = [x for x in lines[n_g:] if x.startswith(b"{")]
+    probes = [x for x in probes if expected_outcomes([x])[0] - ids_g][:3 * args.probes + 2]
+    warm_probe, cold_probe = probes[:1], probes[1:2]
+    takeover_probes = probes[2:2 + args.probes]
+
+    run_id = f"rec{int(time.time())}"
+    topics = {f"TUNGGAL_TOPIC_{t.upper()}": f"{run_id}-{t}"
+              for t in ("enrollments", "dlq", "verdicts", "adjudications")}
+    s = Settings.from_env({"TUNGGAL_BROKER": bootstrap, "TUNGGAL_APP_ID": run_id,
+                           "TUNGGAL_PARTITIONS": str(args.partitions), **topics})
+    await ensure_topics(s)
+    result: dict = {"gallery_people": args.gallery, "gallery_enrollments": len(ids_g),
+                    "partitions": args.partitions}
+    follower = Verdicts(bootstrap, s.topics.verdicts)
+    await follower.start()
+    procs = start_workers(s, 1, work)
+    second: list = []
+    try:
+        await produce_lines(bootstrap, s.topics.enrollments, gallery, total=len(gallery),
+                            progress=Progress("publish gallery", len(gallery)))
+        g0 = time.monotonic()
+        await follower.wait_for(ids_g, procs, work, "gallery verdicts", args.timeout)
+        result["gallery_load_s"] = round(time.monotonic() - g0, 1)
+        await input_caught_up(s, procs, work, args.timeout)
+
+        # replay of processed input
+        records_before = follower.records
+        r0 = time.monotonic()
+        await produce_lines(bootstrap, s.topics.enrollments, gallery, total=len(gallery),
+                            progress=Progress("re-send gallery", len(gallery)))
+        r1 = await input_caught_up(s, procs, work, args.timeout)
+        result["replay_events"] = len(gallery)
+        result["replay_per_s"] = round(len(gallery) / (r1 - r0), 1)
+        await asyncio.sleep(3)
+        result["replay_new_verdicts"] = follower.records - records_before
+
+        # warm restart: clean stop, same data dir
+        stop_workers(procs)
+        procs = start_workers(s, 1, work)
+        result["warm_restart_s"] = round(await time_to_verdicts(
+            s, follower, warm_probe, procs, work, "after warm restart", args.timeout), 1)
+        result["warm_recovery_s"] = round(recovery_seconds(work / "worker1.log", procs[0].pid), 2)
+
+        # cold restart: killed, so the local state is discarded and recovered from changelogs
+        kill(procs[0])
+        procs = start_workers(s, 1, work)
+        result["cold_restart_s"] = round(await time_to_verdicts(
+            s, follower, cold_probe, procs, work, "after cold restart", args.timeout), 1)
+        log = (work / "worker1.log").read_text(errors="replace")
+        assert "did not shut down cleanly" in log, "the cold restart reused local state"
+        cold = recovery_seconds(work / "worker1.log", procs[0].pid)
+        result["cold_recovery_s"] = round(cold, 2)
+        result["cold_recovery_s_per_100k_people"] = round(cold * 100_000 / args.gallery)
+
+        # takeover: a second worker joins, settles, dies
+        (work / "second").mkdir()
+        second = start_workers(s, 1, work / "second")
+        await asyncio.sleep(args.settle)
+        check_workers(second, work / "second")
+        kill(second[0])
+        # A survivor that stalls exits 70 (stall watchdog); restart it as a supervisor would.
+        restarts: list[int] = []
+        guard = asyncio.create_task(supervise(s, procs, work, restarts))
+        try:
+            result["takeover_s"] = round(await time_to_verdicts(
+                s, follower, takeover_probes, [], work, "after takeover", args.timeout), 1)
+        finally:
+            guard.cancel()
+        result["takeover_survivor_exits"] = restarts
+    finally:
+        await follower.stop()
+        stop_workers(procs + second)
+        print("figures so far:", result, flush=True)
+    return result
+
+
+FIGURES = {
+    "replay_per_s": "replay of processed input, re-sent events/s",
+    "replay_new_verdicts": "verdict records the replay wrote (0 expected)",
+    "warm_restart_s": "warm restart: process start to the next verdict, s",
+    "warm_recovery_s": "warm restart: table recovery and posting rebuild, s",
+    "cold_restart_s": "cold restart after SIGKILL: process start to the next verdict, s",
+    "cold_recovery_s": "cold restart: table recovery and posting rebuild, s",
+    "cold_recovery_s_per_100k_people": "cold recovery scaled to 100,000 people, s",
+    "takeover_s": "one of two workers killed: kill to the verdicts of new enrollments, s",
+    "takeover_survivor_exits": "exit statuses of the survivor during the takeover (70: stalled)",
+}
+
+
+def main() -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--gallery", type=int, default=2000, help="people loaded first (2000)")
+    ap.add_argument("--probes", type=int, default=8, help="new enrollments for the takeover (8)")
+    ap.add_argument("--partitions", type=int, default=4)
+    ap.add_argument("--seed", type=int, default=31)
+    ap.add_argument("--settle", type=float, default=45.0,
+                    help="seconds the two-worker group runs before the kill (45)")
+    ap.add_argument("--timeout", type=float, default=3600.0, help="per phase, seconds")
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="tunggal-recovery-"))
+    with throwaway_broker(work) as bootstrap:
+        figures = asyncio.run(run(args, bootstrap, work))
+    print(f"gallery: {figures['gallery_people']:,} people, {figures['gallery_enrollments']:,} "
+          f"enrollments, {figures['partitions']} partitions, loaded in {figures['gallery_load_s']} s")
+    for key, label in FIGURES.items():
+        print(f"  {label:72s} {figures.get(key)}")
+    print(f"(python benchmarks/recovery.py {' '.join(sys.argv[1:])}; files in {work})")
+    print(orjson.dumps(figures).decode())
+    return figures
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    main()
