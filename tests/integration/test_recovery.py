@@ -45,7 +45,10 @@ from tests.integration.harness import (
 #: overrides it for a quick local run.
 PEOPLE = int(os.environ.get("RECOVERY_TEST_PEOPLE", "5000"))
 GROUP_PEOPLE = int(os.environ.get("RECOVERY_TEST_GROUP_PEOPLE", "1000"))
+#: Verdict shares at which the worker is SIGKILLed, and the shares of the backlog's lines
+#: published before the second and the third kill (the rest after the third restart).
 KILL_SHARES = (0.10, 0.45, 0.80)
+SLICES = (0.6, 0.9)
 TIMEOUT = 1800.0
 
 
@@ -117,15 +120,23 @@ def test_sigkill_at_three_points_of_a_backlog_changes_no_verdict(kafka, tmp_path
     try:
         worker = ns.start_worker("w1")
         wait_for_group(ns, 1)
-        _publish(ns, backlog)
+        # The verdicts of a backlog come in bursts once every enrollment was ingested (the later
+        # stages drain at once), so a restarted worker can finish everything between two polls.
+        # So the backlog is published in slices, each after the restart that follows the kill
+        # before it: at every kill some input is still unpublished or in flight. The reference run
+        # got everything at once (order independence).
+        cuts = [int(c * len(backlog)) for c in SLICES] + [len(backlog)]
+        _publish(ns, backlog[:cuts[0]])
         kills = []
-        for share in KILL_SHARES:
+        for n, share in enumerate(KILL_SHARES):
             seen = wait_for_verdicts(ns, int(share * len(want_ids)), TIMEOUT, alive=[worker])
             assert seen < len(want_ids), "the backlog finished before the kill"
             kill_worker(worker)
             kills.append(seen)
             # the same data dir: the restart must discard its local state and recover it
             worker = ns.start_worker("w1")
+            if n >= 1:
+                _publish(ns, backlog[cuts[n - 1]:cuts[n]])
         _check_against(ns, reference, want_ids, alive=[worker])
     finally:
         ns.stop_workers()
