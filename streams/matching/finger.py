@@ -171,61 +171,59 @@ def _dphi(a, b):
 
 
 @njit(cache=True)
-def _hull_distance(px, py, hull):
-    """0 inside the counter-clockwise hull, else the distance to its boundary."""
+def _inside_hull(px, py, hull):
+    """True inside (or on) the counter-clockwise hull of at least three points."""
     h = hull.shape[0]
-    if h == 0:
-        return 1e18
-    if h >= 3:
-        inside = True
-        for e in range(h):
-            ax, ay = hull[e, 0], hull[e, 1]
-            ex, ey = hull[(e + 1) % h, 0] - ax, hull[(e + 1) % h, 1] - ay
-            if ex * (py - ay) - ey * (px - ax) < 0.0:
-                inside = False
-                break
-        if inside:
-            return 0.0
-    best = 1e18
+    if h < 3:
+        return False
     for e in range(h):
         ax, ay = hull[e, 0], hull[e, 1]
         ex, ey = hull[(e + 1) % h, 0] - ax, hull[(e + 1) % h, 1] - ay
-        ll = ex * ex + ey * ey
-        t = 0.0 if ll == 0.0 else max(0.0, min(1.0, ((px - ax) * ex + (py - ay) * ey) / ll))
-        dx, dy = px - (ax + t * ex), py - (ay + t * ey)
-        best = min(best, math.sqrt(dx * dx + dy * dy))
-    return best
+        if ex * (py - ay) - ey * (px - ax) < 0.0:
+            return False
+    return True
+
+
+@njit(cache=True)
+def _edge_distance2(px, py, hull, e):
+    """Squared distance from the point to hull edge ``e``."""
+    h = hull.shape[0]
+    ax, ay = hull[e, 0], hull[e, 1]
+    ex, ey = hull[(e + 1) % h, 0] - ax, hull[(e + 1) % h, 1] - ay
+    ll = ex * ex + ey * ey
+    t = 0.0 if ll == 0.0 else max(0.0, min(1.0, ((px - ax) * ex + (py - ay) * ey) / ll))
+    dx, dy = px - (ax + t * ex), py - (ay + t * ey)
+    return dx * dx + dy * dy
+
+
+@njit(cache=True)
+def _hull_distance(px, py, hull):
+    """0 inside the counter-clockwise hull, else the distance to its boundary."""
+    if hull.shape[0] == 0:
+        return 1e18
+    if _inside_hull(px, py, hull):
+        return 0.0
+    best = 1e36
+    for e in range(hull.shape[0]):
+        best = min(best, _edge_distance2(px, py, hull, e))
+    return math.sqrt(best)  # sqrt is monotonic: the root of the least square is the least root
 
 
 @njit(cache=True)
 def _far_from_hull(px, py, hull, limit):
     """``_hull_distance(px, py, hull) > limit``, stopping at the first edge within ``limit``."""
-    h = hull.shape[0]
-    if h == 0:
+    if hull.shape[0] == 0:
         return True
-    if h >= 3:
-        inside = True
-        for e in range(h):
-            ax, ay = hull[e, 0], hull[e, 1]
-            ex, ey = hull[(e + 1) % h, 0] - ax, hull[(e + 1) % h, 1] - ay
-            if ex * (py - ay) - ey * (px - ax) < 0.0:
-                inside = False
-                break
-        if inside:
-            return False
+    if _inside_hull(px, py, hull):
+        return False
     limit2 = limit * limit
     best = 1e36
-    for e in range(h):
-        ax, ay = hull[e, 0], hull[e, 1]
-        ex, ey = hull[(e + 1) % h, 0] - ax, hull[(e + 1) % h, 1] - ay
-        ll = ex * ex + ey * ey
-        t = 0.0 if ll == 0.0 else max(0.0, min(1.0, ((px - ax) * ex + (py - ay) * ey) / ll))
-        dx, dy = px - (ax + t * ex), py - (ay + t * ey)
-        d2 = dx * dx + dy * dy
+    for e in range(hull.shape[0]):
+        d2 = _edge_distance2(px, py, hull, e)
         if d2 <= limit2:
             return False  # sqrt is monotonic and exact at limit**2
         best = min(best, d2)
-    return math.sqrt(best) > limit
+    return math.sqrt(best) > limit  # as _hull_distance, to the last rounding
 
 
 @njit(cache=True)
