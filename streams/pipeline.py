@@ -46,7 +46,7 @@ class PostingStore(Protocol):
 
 
 class DictPostings:
-    """A :class:`PostingStore` in a dict (tests, and rebuilding a partition in memory)."""
+    """A :class:`PostingStore` in a dict (tests, and benchmarks/pipeline.py)."""
 
     def __init__(self) -> None:
         self.data: dict[bytes, bytes] = {}
