@@ -36,7 +36,7 @@ def contract_topics(settings: Settings) -> list[NewTopic]:
 def internal_topics(settings: Settings) -> list[NewTopic]:
     """The engine's own stage topics (not the tables' changelogs, which faust declares)."""
     p, r = settings.partitions, settings.replication
-    stages = ("keys", "candidates", "compare", "scores", "decisions")
+    stages = ("keys", "candidates", "compare", "scores", "decisions", "reevaluate")
     return [NewTopic(f"{settings.app_id}-{name}", p, r) for name in stages] + [
         NewTopic(f"{settings.app_id}-resolve", 1, r)]
 

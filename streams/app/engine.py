@@ -10,6 +10,8 @@ Stages (docs/architecture.md has the diagram and the message counts):
         --{app}-resolve[0]--> resolve             (evidence graph -> affected verdicts)
         --{app}-decisions[h(id)]--> write_verdicts --> verdicts (the verdict table's changelog)
     bad input --> enrollments-dlq (+ a REJECTED decision when the id can be read)
+    {app}-reevaluate[p] --reevaluate--> (as after ingest, with the stored event: `replay
+        --reevaluate` re-decides stored enrollments after an engine change)
 
 p is the probe's own partition, k a key's, c a candidate's. Agents run with concurrency 1 and
 at-least-once delivery; every step is idempotent, so a redelivered event changes nothing and
@@ -136,7 +138,7 @@ def create_app(settings: Settings) -> faust.App:
     dlq = topic(t.dlq)
     verdicts = topic(t.verdicts, compacting=True)
     stage = {name: topic(f"{s.app_id}-{name}", internal=True)
-             for name in ("keys", "candidates", "compare", "scores", "decisions")}
+             for name in ("keys", "candidates", "compare", "scores", "decisions", "reevaluate")}
     resolve_topic = topic(f"{s.app_id}-resolve", partitions=1, internal=True)
 
     # Every table holds raw bytes (keys: UTF-8; values: orjson or our own framing), so the bytes
@@ -172,10 +174,14 @@ def create_app(settings: Settings) -> faust.App:
         raw = gallery.get(eid.encode())
         return raw[:32].decode("ascii") if raw else None
 
-    async def to_resolver(node: g.Node, edges: list) -> None:
+    async def to_resolver(node: g.Node, edges: list, compared: list[str] | None = None) -> None:
+        """The node and its new edges; ``compared`` (a re-evaluation) also names every
+        candidate compared, so the resolver drops edges the new comparison no longer gives."""
+        msg = {"type": "node", "node": node.to_dict(), "edges": edges}
+        if compared is not None:
+            msg["compared"] = compared
         await resolve_topic.send(key=node.enrollment_id.encode(), partition=0,
-                                 value=orjson.dumps({"type": "node", "node": node.to_dict(),
-                                                     "edges": edges}))
+                                 value=orjson.dumps(msg))
 
     async def send_decision(v: Any) -> None:
         await stage["decisions"].send(key=v.enrollment_id.encode(),
@@ -206,17 +212,38 @@ def create_app(settings: Settings) -> faust.App:
                 continue  # the same capture, already fully processed: nothing can change
             # Re-set even on a re-send, so a crash before the changelog flush is repaired.
             gallery[key] = e.digest.encode("ascii") + outcome.raw
-            node = node_of(e)
-            if not node.usable:
-                await to_resolver(node, [])
-                done[key] = b"unusable"
-                continue
-            rid = f"{msg.partition}:{msg.offset}"
-            routed = route_keys(keys_for(e), P)
-            for kp, keys in routed.items():
-                await stage["keys"].send(key=key, partition=kp, value=orjson.dumps(
-                    {"rid": rid, "probe": e.enrollment_id, "pp": msg.partition, "keys": keys,
-                     "n": len(routed)}))
+            await start_matching(e, msg.partition, f"{msg.partition}:{msg.offset}", again=False)
+
+    async def start_matching(e: Any, pp: int, rid: str, *, again: bool) -> None:
+        """Send a stored enrollment's blocking keys to the index partitions (or an unusable one
+        straight to the resolver). ``again``: a re-evaluation of an enrollment already decided."""
+        key = e.enrollment_id.encode()
+        node = node_of(e)
+        if not node.usable:
+            await to_resolver(node, [], [] if again else None)
+            done[key] = b"unusable"
+            return
+        routed = route_keys(keys_for(e), P)
+        for kp, keys in routed.items():
+            m = {"rid": rid, "probe": e.enrollment_id, "pp": pp, "keys": keys, "n": len(routed)}
+            if again:
+                m["again"] = 1
+            await stage["keys"].send(key=key, partition=kp, value=orjson.dumps(m))
+
+    @app.agent(stage["reevaluate"], name="reevaluate", concurrency=1)
+    async def reevaluate(stream: Any) -> None:
+        """Re-decide a stored enrollment (``tunggal replay --reevaluate``): its keys, candidates
+        and comparisons run again with this engine; the verdict writer emits a revision only
+        where the outcome changed. The request sits on the enrollment's gallery partition."""
+        async for event in stream.events():
+            m = orjson.loads(event.value)
+            key = m["id"].encode()
+            rid = f"{m['pass']}:{event.message.partition}:{event.message.offset}"
+            stored = gallery.get(key)
+            if stored is None or done.get(key) in (None, rid.encode()):
+                continue  # never stored (dead-lettered), still in flight, or done in this pass
+            e = decode_enrollment(parse_json(stored[32:]))
+            await start_matching(e, event.message.partition, rid, again=True)
 
     @app.agent(stage["keys"], name="index", concurrency=1)
     async def index_keys(stream: Any) -> None:
@@ -251,10 +278,10 @@ def create_app(settings: Settings) -> faust.App:
             pending[pkey] = orjson.dumps(state.to_dict())
         return state.merged() if complete else None
 
-    async def finish(probe: str, rid: str, edges: list) -> None:
+    async def finish(probe: str, rid: str, edges: list, compared: list[str] | None = None) -> None:
         stored = gallery.get(probe.encode())
         e = decode_enrollment(parse_json(stored[32:]))
-        await to_resolver(node_of(e), edges)
+        await to_resolver(node_of(e), edges, compared)
         done[probe.encode()] = rid.encode()
         for what in ("cand", "score"):  # the request's fan-out states are no longer needed
             pkey = f"{probe}\0{rid}\0{what}".encode()
@@ -270,14 +297,14 @@ def create_app(settings: Settings) -> faust.App:
                 continue
             refs = route_refs(select_candidates(tallies))
             if not refs:
-                await finish(m["probe"], m["rid"], [])
+                await finish(m["probe"], m["rid"], [], [] if m.get("again") else None)
                 continue
             raw = gallery.get(m["probe"].encode())
             for cp, ids in refs.items():
                 await stage["compare"].send(key=m["probe"].encode(), partition=cp,
                                             value=orjson.dumps({"rid": m["rid"], "probe": m["probe"],
                                                                 "pp": m["pp"], "n": len(refs),
-                                                                "cands": ids,
+                                                                "cands": ids, "again": m.get("again"),
                                                                 "raw": raw.decode("utf-8")}))
 
     @app.agent(stage["compare"], name="compare", concurrency=1)
@@ -287,12 +314,16 @@ def create_app(settings: Settings) -> faust.App:
             probe = prepared.get(m["probe"], m["raw"].encode("utf-8"))
             ids = [eid for eid in m["cands"] if gallery.get(eid.encode()) is not None]
             cands = [prepared.get(eid, gallery[eid.encode()]) for eid in ids]
-            edges = [[eid, edge.to_dict()] for eid, edge in zip(ids, fusion.compare(probe, cands))
-                     if edge is not None]
+            # A re-evaluation keeps "nothing found" too ([id, None]): the resolver drops the
+            # edges the earlier engine gave those pairs.
+            edges = [[eid, edge.to_dict() if edge is not None else None]
+                     for eid, edge in zip(ids, fusion.compare(probe, cands))
+                     if edge is not None or m.get("again")]
             probe.release_probe()  # its rotated iris codes (~260 KB) are rarely needed again
             await stage["scores"].send(key=m["probe"].encode(), partition=m["pp"],
                                        value=orjson.dumps({"rid": m["rid"], "probe": m["probe"],
                                                            "n": m["n"], "edges": edges,
+                                                           "again": m.get("again"),
                                                            "part": event.message.partition}))
 
     @app.agent(stage["scores"], name="collect", concurrency=1)
@@ -301,7 +332,9 @@ def create_app(settings: Settings) -> faust.App:
             m = orjson.loads(event.value)
             edges = gather(m, "score", m["edges"])
             if edges is not None:
-                await finish(m["probe"], m["rid"], [{"other": o, "edge": e} for o, e in edges])
+                await finish(m["probe"], m["rid"],
+                             [{"other": o, "edge": e} for o, e in edges if e is not None],
+                             [o for o, _e in edges] if m.get("again") else None)
 
     @app.agent(resolve_topic, name="resolve", concurrency=1)
     async def resolve(stream: Any) -> None:
@@ -316,6 +349,10 @@ def create_app(settings: Settings) -> faust.App:
                     g.add_edge(graph, node.enrollment_id, item["other"],
                                g.Edge.from_dict(item["edge"]))
                     seeds.add(item["other"])
+                if "compared" in msg:  # a re-evaluation: what it no longer finds goes
+                    kept = {item["other"] for item in msg.get("edges", ())}
+                    seeds.update(g.retract_edges(graph, node.enrollment_id,
+                                                 set(msg["compared"]) - kept))
             for v in decide_many(graph, g.affected(graph, seeds)):
                 await send_decision(v)
 

@@ -5,6 +5,11 @@ beginning, or to the first record at or after a time); the workers then re-read 
 engine skips records it already processed fully, so a replay of processed input emits no new
 revision. File mode publishes a station's backlog file. ``--watch`` follows the group's lag to
 zero with rate and ETA and ends with a summary of what the replay changed.
+
+``--reevaluate`` is the deliberate other thing: after a change of engine version or thresholds,
+it asks the running workers to decide every stored enrollment again (one request per enrollment
+on the group's ``reevaluate`` topic, on the enrollment's own partition). Workers keep running;
+only verdicts whose content changed get a new revision, and the summary says how they moved.
 """
 
 from __future__ import annotations
@@ -12,7 +17,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
+from collections import Counter
 from dataclasses import dataclass
+from typing import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -21,11 +28,16 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import OffsetAndMetadata, TopicPartition
 
-from streams.cli.kafka_io import produce_lines, read_jsonl_lines
+from streams.cli.kafka_io import key_of_line, make_producer, produce_lines, read_jsonl_lines
 from streams.cli.ops import consumer_lag
 from streams.cli.progress import Progress
 from streams.errors import ConfigError, TunggalError
 from streams.settings import Settings
+
+
+#: The engine's internal stage topics ({app_id}-NAME; streams/app/engine.py): a replay or a
+#: re-evaluation is done when the group has no lag on them either.
+STAGES = ("reevaluate", "keys", "candidates", "compare", "scores", "resolve", "decisions")
 
 
 async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
@@ -34,6 +46,15 @@ async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicParti
     if not parts:
         raise TunggalError(f"topic {topic!r} does not exist")
     return [TopicPartition(topic, p) for p in sorted(parts)]
+
+
+async def _behind(consumer: AIOKafkaConsumer, tps: list[TopicPartition],
+                  ends: dict[TopicPartition, int]) -> bool:
+    """Whether any of ``tps`` is still before its end offset."""
+    for tp in tps:
+        if await consumer.position(tp) < ends[tp]:
+            return True
+    return False
 
 
 async def group_is_empty(s: Settings) -> bool:
@@ -100,7 +121,10 @@ async def _end_offsets(s: Settings, topic: str) -> dict[TopicPartition, int]:
         await consumer.stop()
 
 
-async def _read_since(s: Settings, topic: str, since: dict[TopicPartition, int]) -> list[bytes]:
+async def _read_since(s: Settings, topic: str, since: dict[TopicPartition, int | None],
+                      until: dict[TopicPartition, int] | None = None) -> list[bytes]:
+    """Values of ``topic`` from the offsets ``since`` (None: the partition's beginning) to
+    ``until`` (default: the end now)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=s.bootstrap, group_id=None,
                                 enable_auto_commit=False, max_partition_fetch_bytes=8 << 20)
     await consumer.start()
@@ -108,32 +132,31 @@ async def _read_since(s: Settings, topic: str, since: dict[TopicPartition, int])
     try:
         tps = list(since)
         consumer.assign(tps)
+        starts = await consumer.beginning_offsets(tps)
         for tp, off in since.items():
-            consumer.seek(tp, off)
-        ends = await consumer.end_offsets(tps)
-        while any(await consumer.position(tp) < ends[tp] for tp in tps):
+            consumer.seek(tp, starts[tp] if off is None else max(off, starts[tp]))
+        ends = until if until is not None else await consumer.end_offsets(tps)
+        while await _behind(consumer, tps, ends):
             batch = await consumer.getmany(timeout_ms=500)
-            for recs in batch.values():
-                out.extend(r.value for r in recs)
+            for tp, recs in batch.items():
+                out.extend(r.value for r in recs if r.offset < ends[tp])
     finally:
         await consumer.stop()
     return out
 
 
-async def watch(s: Settings, *, total: int, settle: float, timeout: float,
-                verdicts_from: dict, dlq_from: dict) -> Summary:
-    """Follow the group's lag on the enrollments topic to zero, then summarise."""
-    progress = Progress("replay", total or None)
+async def _follow(progress: Progress, sample: Callable[[], Awaitable[tuple[int, int, str]]], *,
+                  what: str, settle: float, timeout: float) -> None:
+    """Poll ``sample`` (records done so far, records left, detail) every second until nothing
+    is left for ``settle`` seconds; fail after ``timeout``."""
     started = time.monotonic()
     quiet_since = None
     last_done = 0
     while True:
-        rows = [r for r in await consumer_lag(s) if r[0] == s.topics.enrollments]
-        lag = sum(max(0, end - done) for _t, _p, done, end in rows)
-        done_now = max(0, total - lag) if total else 0
-        progress.update(done_now - last_done, extra=f"lag {lag:,}")
-        last_done = done_now
-        if lag == 0:
+        done_now, left, detail = await sample()
+        progress.update(max(0, done_now - last_done), extra=detail)
+        last_done = max(last_done, done_now)
+        if left == 0:
             quiet_since = quiet_since or time.monotonic()
             if time.monotonic() - quiet_since >= settle:
                 break
@@ -141,10 +164,32 @@ async def watch(s: Settings, *, total: int, settle: float, timeout: float,
             quiet_since = None
         if time.monotonic() - started > timeout:
             progress.close()
-            raise TunggalError(f"replay still has lag {lag:,} after {timeout:.0f} s: are the "
+            raise TunggalError(f"{what} still has {detail} after {timeout:.0f} s: are the "
                                "workers running? (`tunggal status`)")
         await asyncio.sleep(1.0)
     progress.close()
+
+
+def _stage_lag(s: Settings, rows: list[tuple[str, int, int, int]]) -> int:
+    """Records not yet processed on the engine's internal stage topics (work in flight)."""
+    internal = {f"{s.app_id}-{name}" for name in STAGES}
+    return sum(max(0, end - done) for t, _p, done, end in rows if t in internal)
+
+
+async def watch(s: Settings, *, total: int, settle: float, timeout: float,
+                verdicts_from: dict, dlq_from: dict) -> Summary:
+    """Follow the group's lag on the enrollments topic and the stages after it to zero, then
+    summarise."""
+
+    async def sample() -> tuple[int, int, str]:
+        rows = await consumer_lag(s)
+        lag = sum(max(0, end - done) for t, _p, done, end in rows if t == s.topics.enrollments)
+        in_flight = _stage_lag(s, rows)
+        return (max(0, total - lag) if total else 0, lag + in_flight,
+                f"lag {lag:,}, in flight {in_flight:,}")
+
+    await _follow(Progress("replay", total or None), sample, what="the replay", settle=settle,
+                  timeout=timeout)
     new = revised = 0
     for raw in await _read_since(s, s.topics.verdicts, verdicts_from):
         if orjson.loads(raw)["revision"] == 1:
@@ -155,7 +200,147 @@ async def watch(s: Settings, *, total: int, settle: float, timeout: float,
     return Summary(total, new, revised, letters)
 
 
+def reevaluate_topic(s: Settings) -> str:
+    return f"{s.app_id}-reevaluate"
+
+
+async def request_reevaluation(s: Settings, since: datetime | None, token: str
+                               ) -> dict[int, tuple[int, int]]:
+    """Publish one re-evaluation request per enrollment id on the input topic (from the start,
+    or from ``since``), on the partition the enrollment was ingested from (where the worker
+    stores it). Returns, per partition, the reevaluate topic's offsets before and after."""
+    from streams.app.admin import ensure_topics
+
+    await ensure_topics(s)  # the reevaluate topic exists before the first request
+    topic = reevaluate_topic(s)
+    before = await _end_offsets(s, topic)
+    consumer = AIOKafkaConsumer(bootstrap_servers=s.bootstrap, group_id=None,
+                                enable_auto_commit=False, max_partition_fetch_bytes=8 << 20)
+    producer = make_producer(s.bootstrap)
+    await consumer.start()
+    await producer.start()
+    try:
+        tps = await _partitions(consumer, s.topics.enrollments)
+        consumer.assign(tps)
+        ends = await consumer.end_offsets(tps)
+        if since is None:
+            starts = await consumer.beginning_offsets(tps)
+        else:
+            found = await consumer.offsets_for_times(
+                {tp: int(since.timestamp() * 1000) for tp in tps})
+            starts = {tp: (found[tp].offset if found[tp] is not None else ends[tp]) for tp in tps}
+        for tp in tps:
+            consumer.seek(tp, starts[tp])
+        progress = Progress("reevaluate: requests", sum(ends[tp] - starts[tp] for tp in tps))
+        seen: set[str] = set()
+        sent: list[asyncio.Future] = []
+        while await _behind(consumer, tps, ends):
+            batch = await consumer.getmany(timeout_ms=500, max_records=2000)
+            for tp, recs in batch.items():
+                recs = [r for r in recs if r.offset < ends[tp]]
+                for r in recs:
+                    key = r.key if r.key else key_of_line(r.value or b"")
+                    eid = key.decode("utf-8", "replace") if key else None
+                    if eid is None or eid in seen:
+                        continue  # unreadable (dead-lettered) or already requested
+                    seen.add(eid)
+                    sent.append(await producer.send(
+                        topic, key=eid.encode(), partition=tp.partition,
+                        value=orjson.dumps({"id": eid, "pass": token})))
+                progress.update(len(recs), extra=f"{len(seen):,} enrollments")
+            if len(sent) > 10_000:
+                await asyncio.gather(*sent)
+                sent.clear()
+        await asyncio.gather(*sent)
+        progress.close()
+        print(f"requested re-evaluation of {len(seen):,} enrollments (pass {token})")
+    finally:
+        await producer.stop()
+        await consumer.stop()
+    after = await _end_offsets(s, topic)
+    return {tp.partition: (before.get(tp, 0), off) for tp, off in after.items()}
+
+
+def transitions(before: dict[str, dict], changed: list[dict]) -> tuple[Counter, int]:
+    """How verdicts moved: ``(old verdict, new verdict)`` counts over the enrollments whose
+    newest verdict in ``changed`` differs from ``before`` in its verdict (None: had none), and
+    the number that kept their verdict but changed person or evidence."""
+    latest: dict[str, dict] = {}
+    for v in changed:
+        latest[v["enrollment_id"]] = v
+    moved: Counter = Counter()
+    same_verdict = 0
+    for eid, v in latest.items():
+        old = before.get(eid)
+        old_verdict = old["verdict"] if old is not None else None
+        if old_verdict == v["verdict"]:
+            same_verdict += 1
+        else:
+            moved[(old_verdict, v["verdict"])] += 1
+    return moved, same_verdict
+
+
+async def watch_reevaluation(s: Settings, *, requested: dict[int, tuple[int, int]],
+                             verdicts_from: dict[TopicPartition, int], settle: float,
+                             timeout: float) -> None:
+    """Follow the group through the requests and every stage after them, then summarise what
+    moved since ``verdicts_from`` (the verdict topic's end before the requests)."""
+    topic = reevaluate_topic(s)
+
+    async def sample() -> tuple[int, int, str]:
+        rows = await consumer_lag(s)
+        committed = {p: done for t, p, done, _end in rows if t == topic}
+        pending = sum(max(0, end - max(start, committed.get(p, 0)))
+                      for p, (start, end) in requested.items())
+        in_flight = _stage_lag(s, rows)
+        done_now = sum(max(0, min(committed.get(p, 0), end) - start)
+                       for p, (start, end) in requested.items())
+        return done_now, pending + in_flight, f"requests {pending:,}, in flight {in_flight:,}"
+
+    await _follow(Progress("reevaluate", sum(end - start for start, end in requested.values())),
+                  sample, what="the re-evaluation", settle=settle, timeout=timeout)
+    before: dict[str, dict] = {}
+    begin: dict[TopicPartition, int | None] = {tp: None for tp in verdicts_from}
+    for raw in await _read_since(s, s.topics.verdicts, begin, until=verdicts_from):
+        v = orjson.loads(raw)
+        before[v["enrollment_id"]] = v
+    changed = [orjson.loads(raw) for raw in await _read_since(s, s.topics.verdicts, verdicts_from)]
+    moved, same_verdict = transitions(before, changed)
+    print(f"re-evaluation summary: {len({v['enrollment_id'] for v in changed}):,} verdicts "
+          f"revised, {sum(moved.values()):,} changed verdict, {same_verdict:,} kept their verdict "
+          "with another person or evidence")
+    for (old, new), n in sorted(moved.items(), key=lambda kv: (-kv[1], str(kv[0]))):
+        print(f"  {old or '(none)':>14s} -> {new:<14s} {n:,}")
+
+
+def _since(args: argparse.Namespace) -> datetime | None:
+    if args.since is None:
+        return None
+    try:
+        since = datetime.fromisoformat(args.since)
+    except ValueError:
+        raise ConfigError(f"--since wants an ISO 8601 time with offset, got {args.since!r}") from None
+    if since.tzinfo is None:
+        raise ConfigError("--since needs a UTC offset, e.g. 2026-05-01T00:00:00+07:00")
+    return since
+
+
 def cmd_replay(args: argparse.Namespace, s: Settings) -> int:
+    if args.reevaluate:
+        if args.file is not None:
+            raise ConfigError("--reevaluate re-decides what the input topic holds: use it with "
+                              "--from-beginning (the default) or --since, not --file")
+
+        async def again() -> int:
+            token = f"re{int(time.time() * 1000)}"
+            verdicts_from = await _end_offsets(s, s.topics.verdicts)
+            requested = await request_reevaluation(s, _since(args), token)
+            if args.watch:
+                await watch_reevaluation(s, requested=requested, verdicts_from=verdicts_from,
+                                         settle=args.settle, timeout=args.timeout)
+            return 0
+
+        return asyncio.run(again())
     modes = [bool(args.from_beginning), args.since is not None, args.file is not None]
     if sum(modes) != 1:
         raise ConfigError("choose one of --from-beginning, --since TIME, --file FILE")
@@ -173,15 +358,7 @@ def cmd_replay(args: argparse.Namespace, s: Settings) -> int:
                                         total=len(lines), rate=args.rate)
             print(f"published {total:,} records from {path}")
         else:
-            since = None
-            if args.since is not None:
-                try:
-                    since = datetime.fromisoformat(args.since)
-                except ValueError:
-                    raise ConfigError(f"--since wants an ISO 8601 time with offset, got {args.since!r}") from None
-                if since.tzinfo is None:
-                    raise ConfigError("--since needs a UTC offset, e.g. 2026-05-01T00:00:00+07:00")
-            starts = await rewind(s, since)
+            starts = await rewind(s, _since(args))
             ends = await _end_offsets(s, s.topics.enrollments)
             total = sum(max(0, ends[TopicPartition(s.topics.enrollments, p)] - off)
                         for p, off in starts.items())
@@ -203,11 +380,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Replay enrollments. --from-beginning or --since rewinds the worker group on "
                     "the enrollments topic (stop the workers first, start them after); --file "
                     "publishes a station's backlog. Records already processed change nothing. "
-                    "--watch follows the lag to zero and prints what changed.")
+                    "--watch follows the lag to zero and prints what changed. --reevaluate (after "
+                    "an engine or threshold change; workers keep running) decides every stored "
+                    "enrollment again and revises only the verdicts that change.")
     r.add_argument("--from-beginning", action="store_true", help="re-read the whole topic")
     r.add_argument("--since", metavar="TIME", help="re-read from this time (ISO 8601 with offset)")
     r.add_argument("--file", help="publish this JSONL file of captures")
     r.add_argument("--rate", type=float, help="records per second for --file (default: max)")
+    r.add_argument("--reevaluate", action="store_true",
+                   help="decide stored enrollments again with the running engine (all, or "
+                        "--since TIME); only changed verdicts get a new revision")
     r.add_argument("--watch", action="store_true", help="follow progress and print a summary")
     r.add_argument("--settle", type=float, default=5.0, help="seconds at zero lag before done (5)")
     r.add_argument("--timeout", type=float, default=3600.0, help="give up after this long (3600)")

@@ -139,6 +139,26 @@ def add_edge(store: GraphStore, a: str, b: str, edge: Edge) -> bool:
     return changed
 
 
+def retract_edges(store: GraphStore, a: str, others: Iterable[str]) -> list[str]:
+    """Drop the scored edges between ``a`` and each of ``others`` (both ends): a re-evaluation
+    compared them again and found nothing worth keeping. Adjudicated edges stay. Returns the
+    enrollments whose edge was dropped."""
+    dropped: list[str] = []
+    mine = store.edges(a)
+    for b in sorted(set(others)):
+        old = mine.get(b)
+        if b == a or old is None or old.adjudicated:
+            continue
+        del mine[b]
+        theirs = store.edges(b)
+        theirs.pop(a, None)
+        store.put_edges(b, theirs)
+        dropped.append(b)
+    if dropped:
+        store.put_edges(a, mine)
+    return dropped
+
+
 def component(store: GraphStore, eid: str) -> set[str]:
     """Known, usable enrollments joined to ``eid`` by MATCH edges (transitively)."""
     start = store.node(eid)

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import re
+import subprocess
+import sys
 import time
 
 import orjson
@@ -14,10 +18,16 @@ from streams.cli.ops import consumer_lag
 from streams.cli.replay import rewind
 from streams.sim.population import read_truth, simulate
 from tests.integration.harness import (
+    ROOT,
+    Namespace,
+    _read_to_end,
     current_verdicts,
     feed_and_collect,
+    outcome_diff,
+    outcomes,
     produce,
     read_topic,
+    revision_violations,
 )
 
 
@@ -89,3 +99,64 @@ def test_a_later_capture_decided_before_its_original_is_revised_when_the_origina
     assert revised["verdict"] == pair["expected"] and revised["revision"] == 2
     assert revised["person_id"] == pair["person_id"]
     assert [m["enrollment_id"] for m in revised["matches"]] == [pair["person_id"]]
+
+
+def test_a_station_backlog_replayed_from_a_file_revises_only_the_verdicts_it_affects(
+        ns, population, tmp_path):
+    """Stations holding the originals of several duplicates upload their backlog after every
+    other capture was decided: the later captures are revised (UNIQUE -> DUPLICATE/RECAPTURE),
+    every other verdict keeps its revision, and the end state is a clean run's."""
+    lines = _lines(population)
+    keyed = [(key_of_line(x), x) for x in lines]
+    station = {k.decode(): orjson.loads(x)["station_id"] for k, x in keyed
+               if k is not None and b'"station_id"' in x}
+    late = [t["person_id"] for t in read_truth(population / "truth.json")
+            if t["expected"] in ("DUPLICATE", "RECAPTURE") and t["person_id"] in station]
+    stations = {station[eid] for eid in late[:5]}
+    backlog = [x for k, x in keyed if k is not None and station.get(k.decode()) in stations]
+    rest = [x for x in lines if x not in backlog]
+    assert 5 <= len(backlog) < len(lines) // 5
+
+    ref = Namespace(bootstrap=ns.bootstrap, workdir=tmp_path / "ref")
+    ref.workdir.mkdir()
+    try:
+        ref.start_worker()
+        ref_records, _ = feed_and_collect(ref, lines, timeout=600)
+    finally:
+        ref.stop_workers()
+    expected = outcomes(ref_records)
+
+    s = ns.settings
+    ns.start_worker()
+    first_records, first_letters = feed_and_collect(ns, rest, timeout=600)
+    first = outcomes(first_records)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TUNGGAL_")}
+    env.update(ns.env)
+    path = tmp_path / "station-backlog.jsonl"
+    path.write_bytes(b"".join(x + b"\n" for x in backlog))
+    done = subprocess.run([sys.executable, "-m", "streams", "replay", "--file", str(path),
+                           "--watch", "--settle", "5", "--timeout", "600"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=700)
+    assert done.returncode == 0, done.stdout + done.stderr + ns.worker_logs()
+
+    records = asyncio.run(_read_to_end(s.bootstrap, s.topics.verdicts))
+    got = outcomes(records)
+    assert got == expected, outcome_diff(expected, got)
+    assert not revision_violations(records)
+    seen = {(r.partition, r.offset) for r in first_records}
+    after = [orjson.loads(r.value) for r in records if (r.partition, r.offset) not in seen]
+    touched = {v["enrollment_id"] for v in after}
+    moved = {eid for eid, o in first.items() if got[eid] != o}
+    assert moved, "no late original changed an earlier verdict: the test shows nothing"
+    assert touched & first.keys() == moved, "a verdict was revised that did not change"
+    assert any(first[eid][0] == "UNIQUE" and got[eid][0] in ("DUPLICATE", "RECAPTURE")
+               for eid in moved)
+    letters = asyncio.run(_read_to_end(s.bootstrap, s.topics.dlq))
+    summary = re.search(r"read ([\d,]+)  new verdicts ([\d,]+)  revised ([\d,]+)  unchanged "
+                        r"([\d,]+)  dead-lettered ([\d,]+)", done.stdout)
+    assert summary, done.stdout
+    read, new, revised, _unchanged, dead = (int(x.replace(",", "")) for x in summary.groups())
+    assert read == len(backlog)
+    assert new == sum(1 for v in after if v["revision"] == 1)
+    assert revised == sum(1 for v in after if v["revision"] > 1)
+    assert dead == len(letters) - len(first_letters)

@@ -157,3 +157,22 @@ def test_final_verdicts_depend_only_on_the_set_of_events(world):
             latest[v.enrollment_id] = v
     reference = verdicts(build(nodes, edges))
     assert latest == reference
+
+
+def test_a_retracted_edge_leaves_both_ends_and_splits_the_person():
+    s = build([node("a", 1, "N1"), node("b", 2, "N2"), node("c", 3, "N3")],
+              [("a", "b", MATCH), ("a", "c", GREY)])
+    assert verdicts(s)["b"].verdict == V.DUPLICATE
+    assert g.retract_edges(s, "b", ["a", "c"]) == ["a"]  # b-c had no edge to drop
+    assert "a" not in s.edges("b") and "b" not in s.edges("a")
+    assert s.edges("a") == {"c": GREY}  # the other edge of a is untouched
+    out = verdicts(s)
+    assert out["b"].verdict == V.UNIQUE and out["b"].person_id == "b"
+
+
+def test_an_adjudicated_edge_is_not_retracted():
+    s = build([node("a", 1, "N1"), node("b", 2, "N2")], [])
+    judged = g.Edge(g.MATCH, 1.0, adjudicated=True)
+    g.add_edge(s, "a", "b", judged)
+    assert g.retract_edges(s, "a", ["b"]) == []
+    assert s.edges("b") == {"a": judged}

@@ -1,0 +1,109 @@
+"""``tunggal replay --reevaluate`` on the real broker: after an engine change, the stored
+enrollments are decided again, only the verdicts that change get a new revision, and the result
+is what the new engine gives when it processes the same input from scratch."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from streams.sim.population import simulate
+from tests.integration.harness import (
+    ROOT,
+    Namespace,
+    _read_to_end,
+    current_verdicts,
+    feed_and_collect,
+    outcome_diff,
+    outcomes,
+    revision_violations,
+    run_audit,
+    wait_for_group,
+)
+
+#: "The next engine version", as a worker sees it: an operating point with no automatic MATCH
+#: (every biometric hit is a grey zone, no demographic support), so the later captures of the
+#: duplicates become REVIEW while uniques and NIK conflicts stay. Loaded by the worker's
+#: interpreter before the engine (sitecustomize), like a code change.
+STRICTER_ENGINE = textwrap.dedent("""
+    import streams
+    import streams.matching.thresholds as T
+    T.IRIS_HD_AT_FMR_1E8 = -1.0
+    T.IRIS_HD_LONE_EYE_MATCH = -1.0
+    T.FINGER_LLR_MATCH = 1e9
+    T.DEMOGRAPHIC_SUPPORT = 1.01
+    streams.ENGINE = "tunggal stricter-test-engine"
+""")
+
+
+@pytest.fixture
+def stricter(tmp_path):
+    d = tmp_path / "stricter-engine"
+    d.mkdir()
+    (d / "sitecustomize.py").write_text(STRICTER_ENGINE)
+    return {"PYTHONPATH": str(d)}
+
+
+def _lines(pop) -> list[bytes]:
+    return [x for x in (pop / "enrollments.jsonl").read_bytes().split(b"\n") if x]
+
+
+def _verdict_records(space: Namespace) -> list:
+    return asyncio.run(_read_to_end(space.bootstrap, space.settings.topics.verdicts))
+
+
+def test_reevaluation_after_an_engine_change_revises_only_what_changed(ns, tmp_path, stricter):
+    pop = tmp_path / "pop"
+    simulate(300, 7, pop)
+    lines = _lines(pop)
+
+    # the same input processed from scratch by the new engine: the reference
+    ref = Namespace(bootstrap=ns.bootstrap, workdir=tmp_path / "ref")
+    ref.workdir.mkdir()
+    try:
+        ref.start_worker(extra_env=stricter)
+        ref_records, _ = feed_and_collect(ref, lines, timeout=600)
+    finally:
+        ref.stop_workers()
+    expected = outcomes(ref_records)
+
+    # the old engine decides everything, then the workers are restarted with the new one
+    ns.start_worker()
+    old_records, _ = feed_and_collect(ns, lines, timeout=600)
+    old = current_verdicts(old_records)
+    old_outcomes = outcomes(old_records)
+    moving = {eid for eid in expected if expected[eid] != old_outcomes.get(eid)}
+    assert len(moving) >= 10, "the engine change must move verdicts, or this test shows nothing"
+    assert len(moving) < len(expected) // 2
+    ns.stop_workers()
+    ns.start_worker("w-new", extra_env=stricter)
+    wait_for_group(ns, 1)
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TUNGGAL_")}
+    env.update(ns.env)
+    done = subprocess.run([sys.executable, "-m", "streams", "replay", "--reevaluate", "--watch",
+                           "--settle", "5", "--timeout", "600"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=700)
+    assert done.returncode == 0, done.stdout + done.stderr + ns.worker_logs()
+
+    records = _verdict_records(ns)
+    got = outcomes(records)
+    assert got == expected, outcome_diff(expected, got)
+    assert not revision_violations(records)
+    before = {(r.partition, r.offset) for r in old_records}
+    revised = {r.key.decode() for r in records if (r.partition, r.offset) not in before}
+    now = current_verdicts(records)
+    changed = {eid for eid, v in now.items()
+               if any(v[f] != old[eid][f] for f in ("verdict", "person_id", "matches", "reasons"))}
+    assert changed >= moving
+    assert revised == changed, (sorted(revised - changed)[:5], sorted(changed - revised)[:5])
+    assert all(now[eid]["engine"] == "tunggal stricter-test-engine" for eid in changed)
+    verdict_moves = sum(1 for eid in changed if now[eid]["verdict"] != old[eid]["verdict"])
+    assert f"{verdict_moves:,} changed verdict" in done.stdout, done.stdout
+    code, report = run_audit(ns)
+    assert code == 0, report
