@@ -44,6 +44,7 @@ def run_worker(settings: Settings) -> None:
     """Start a faust worker for ``settings`` and block until it stops (SIGINT/SIGTERM)."""
     import faust  # noqa: F401  (imported here so `tunggal --help` stays fast)
 
+    from streams.app import progress
     from streams.app.admin import ensure_topics
     from streams.app.engine import create_app
 
@@ -56,6 +57,7 @@ def run_worker(settings: Settings) -> None:
             f"{settings.partitions}: {wrong}. Partition counts are fixed per deployment: set "
             "TUNGGAL_PARTITIONS to match, or recreate the topics.")
     app = create_app(settings)
+    progress.install(app, settings)  # recovery progress in the log and on the web page
     worker = faust.Worker(app, loglevel=settings.log_level.lower(), redirect_stdouts=False)
     log.info("worker starting: broker %s, %d partitions, data dir %s, web http://%s:%d",
              settings.bootstrap, settings.partitions, settings.data_dir, settings.web_host,
