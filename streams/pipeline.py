@@ -8,7 +8,7 @@ the same (or no) output.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, Protocol
+from typing import Iterable, Iterator, Protocol
 
 from streams.blocking.biometric import BIOMETRIC_PREFIXES, MIN_SHARED_BIOMETRIC_KEYS
 from streams.routing import partition_for
@@ -118,16 +118,52 @@ def index_probe(store: PostingStore, probe: str, probe_partition: int, keys: lis
     return Indexed(hits, admitted, oversized)
 
 
+class PostingBuilder:
+    """Posting lists accumulated from per-probe rows ``(id, gallery partition, admitted keys)``,
+    a piece at a time (a worker rebuilds a partition in chunks between which it yields)."""
+
+    def __init__(self) -> None:
+        self._acc: dict[str, list[bytes]] = {}
+        self.rows = 0
+
+    def add(self, rows: Iterable[tuple[str, int, list[str]]]) -> None:
+        acc = self._acc
+        for eid, part, keys in rows:
+            me = posting_entry(eid, part)
+            for k in keys:
+                members = acc.get(k)
+                if members is None:
+                    acc[k] = [me]
+                else:
+                    members.append(me)
+            self.rows += 1
+
+    @property
+    def lists(self) -> int:
+        return len(self._acc)
+
+    def batches(self, size: int) -> Iterator[dict[bytes, bytes]]:
+        """The lists, encoded, ``size`` at a time."""
+        out: dict[bytes, bytes] = {}
+        for k, members in self._acc.items():
+            out[k.encode()] = _SEP.join(members)
+            if len(out) >= size:
+                yield out
+                out = {}
+        if out:
+            yield out
+
+
 def rebuild_postings(rows: Iterable[tuple[str, int, list[str]]]) -> dict[bytes, bytes]:
     """An index partition's posting lists from its per-probe rows ``(id, gallery partition,
     admitted keys)``: exactly the lists that indexing those probes produced (members are a set;
     their order never matters)."""
-    acc: dict[bytes, list[bytes]] = {}
-    for eid, part, keys in rows:
-        me = posting_entry(eid, part)
-        for k in keys:
-            acc.setdefault(k.encode(), []).append(me)
-    return {k: _SEP.join(v) for k, v in acc.items()}
+    builder = PostingBuilder()
+    builder.add(rows)
+    out: dict[bytes, bytes] = {}
+    for batch in builder.batches(1 << 30):
+        out.update(batch)
+    return out
 
 
 @dataclass(slots=True)

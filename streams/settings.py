@@ -52,6 +52,10 @@ class Settings:
     log_level: str = "INFO"
     #: Seconds a worker may have lag without progress before it exits non-zero (0: never).
     stall_timeout: float = 300.0
+    #: Seconds the group coordinator waits for a silent worker before handing its partitions
+    #: to the others (a takeover after a crash takes about this long). Heartbeats go every 3 s
+    #: from the worker's event loop, which never blocks for long (posting-list rebuilds yield).
+    session_timeout: float = 20.0
 
     @property
     def bootstrap(self) -> str:
@@ -105,6 +109,9 @@ class Settings:
             raise ConfigError(f"TUNGGAL_PARTITIONS must be >= 1, got {self.partitions}")
         if self.stall_timeout < 0:
             raise ConfigError(f"TUNGGAL_STALL_TIMEOUT must be >= 0 seconds, got {self.stall_timeout}")
+        if not 10.0 <= self.session_timeout <= 300.0:
+            raise ConfigError("TUNGGAL_SESSION_TIMEOUT must be between 10 and 300 seconds, got "
+                              f"{self.session_timeout}")
         for port_name in ("broker_port", "broker_controller_port", "web_port"):
             port = getattr(self, port_name)
             if not 0 < port < 65536:

@@ -31,7 +31,7 @@ import orjson
 from mode import CrashingSupervisor
 
 from streams import ENGINE
-from streams.app import durable, watchdog
+from streams.app import durable, progress, watchdog
 from streams.app.tables import TableGraph
 from streams.blocking.keys import keys_for
 from streams.codecs.contract import decode_enrollment, parse_json
@@ -117,6 +117,7 @@ def create_app(settings: Settings) -> faust.App:
         producer_max_request_size=8 << 20,
         consumer_max_fetch_size=8 << 20,
         broker_commit_every=1000,
+        broker_session_timeout=s.session_timeout,
         broker_commit_interval=1.0,
         key_serializer="raw",
         value_serializer="raw",
@@ -162,8 +163,11 @@ def create_app(settings: Settings) -> faust.App:
             row = orjson.loads(value)
             yield key.decode(), int(row["pp"]), row["keys"]
 
-    postings = PartitionedPostings(s.data_dir / "postings-data", rows_of,
-                                   lambda partition: table_partition_count(index_rows, partition))
+    postings = PartitionedPostings(
+        s.data_dir / "postings-data", rows_of,
+        lambda partition: table_partition_count(index_rows, partition),
+        on_progress=lambda partition, done, total: progress.report_step(
+            app, f"posting lists of index partition {partition}", done, total))
     atexit.register(postings.invalidate)  # flush the lists on a clean stop, to reuse them
 
     @app.on_partitions_revoked.connect
@@ -252,7 +256,7 @@ def create_app(settings: Settings) -> faust.App:
             part = event.message.partition
             probe = m["probe"].encode()
             seen = index_rows.get(probe) is not None  # a redelivery: already indexed here
-            store = postings.store(part)
+            store = await postings.store(part)
             result = index_probe(store, m["probe"], m["pp"], m["keys"], already_indexed=seen)
             if result.oversized:
                 log.debug("%s: %d oversized blocks demoted (neither indexed nor answered)", m["probe"],

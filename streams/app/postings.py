@@ -22,6 +22,8 @@ flushes the memtables (``close``).
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import logging
 import shutil
 import time
@@ -30,7 +32,7 @@ from typing import Any, Callable, Iterable
 
 from rocksdict import Options, Rdict, WriteBatch, WriteOptions
 
-from streams.pipeline import rebuild_postings
+from streams.pipeline import PostingBuilder
 
 log = logging.getLogger("tunggal.postings")
 
@@ -78,29 +80,51 @@ class RocksPostings:
 
 
 class PartitionedPostings:
-    """Posting stores for the index partitions this worker owns, (re)built on first use."""
+    """Posting stores for the index partitions this worker owns, (re)built on first use.
+
+    A rebuild reads the partition's rows in chunks and yields to the event loop between them,
+    so a worker rebuilding a large partition keeps heartbeating (the group does not evict it)
+    and its watchdog sees it alive. A rebalance during a rebuild abandons it; the next use
+    checks again.
+    """
+
+    #: Rows handled between two yields to the event loop (about 10-20 ms of work).
+    CHUNK = 500
 
     def __init__(self, root: Path, rows_of: Callable[[int], Iterable[tuple[str, int, list[str]]]],
-                 count_of: Callable[[int], int]) -> None:
+                 count_of: Callable[[int], int],
+                 on_progress: Callable[[int, int, int], None] | None = None) -> None:
         self.root = root
         self._rows_of = rows_of
         self._count_of = count_of
+        self._on_progress = on_progress or (lambda partition, done, total: None)
         self._open: dict[int, RocksPostings] = {}
+        self._generation = 0
 
     def invalidate(self) -> None:
         """Close every partition (a rebalance happened, or the worker stops): each is checked
         again, and rebuilt if it lags, on next use."""
+        self._generation += 1
         for store in self._open.values():
             store.close()
         self._open.clear()
 
-    def store(self, partition: int) -> RocksPostings:
-        store = self._open.get(partition)
-        if store is None:
-            store = self._open[partition] = self._build(partition)
-        return store
+    async def store(self, partition: int) -> RocksPostings:
+        while True:
+            store = self._open.get(partition)
+            if store is not None:
+                return store
+            generation = self._generation
+            store = await self._build(partition, generation)
+            if store is not None and generation == self._generation:
+                self._open[partition] = store
+                return store
+            if store is not None:
+                store.close()
+            log.info("index partition %d: a rebalance interrupted its check; checking again",
+                     partition)
 
-    def _build(self, partition: int) -> RocksPostings:
+    async def _build(self, partition: int, generation: int) -> RocksPostings | None:
         path = self.root / str(partition)
         path.parent.mkdir(parents=True, exist_ok=True)
         expected = self._count_of(partition)
@@ -112,23 +136,28 @@ class PartitionedPostings:
                 return store
             store.close()
             shutil.rmtree(path)
-        store = RocksPostings(path)
         t0 = time.monotonic()
-        rows = 0
-
-        def counted() -> Iterable[tuple[str, int, list[str]]]:
-            nonlocal rows
-            for row in self._rows_of(partition):
-                rows += 1
-                yield row
-
-        lists = rebuild_postings(counted())
-        if lists:
-            store.put_many(lists)
-        store.set_rows(rows)
-        if rows:
+        builder = PostingBuilder()
+        rows = self._rows_of(partition)
+        while True:
+            chunk = list(itertools.islice(rows, self.CHUNK))
+            builder.add(chunk)
+            if len(chunk) < self.CHUNK:
+                break
+            self._on_progress(partition, builder.rows, expected)
+            await asyncio.sleep(0)
+            if generation != self._generation:
+                return None  # the partition may have moved: do not read its table any further
+        del rows
+        store = RocksPostings(path)
+        for batch in builder.batches(50_000):
+            store.put_many(batch)
+            await asyncio.sleep(0)
+        store.set_rows(builder.rows)
+        self._on_progress(partition, builder.rows, builder.rows)
+        if builder.rows:
             log.info("index partition %d: %d posting lists rebuilt from %d rows in %.1f s",
-                     partition, len(lists), rows, time.monotonic() - t0)
+                     partition, builder.lists, builder.rows, time.monotonic() - t0)
         return store
 
 
