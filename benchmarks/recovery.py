@@ -91,6 +91,28 @@ def recovery_seconds(log: Path, pid: int) -> float:
     return ready - assigned + sum(rebuilds)
 
 
+async def changelog_records(s: Settings) -> dict[str, int]:
+    """Records written so far to each table changelog of the app (end offsets; what a cold
+    recovery reads, before compaction removes overwritten and deleted rows)."""
+    from aiokafka import AIOKafkaConsumer
+    from aiokafka.structs import TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=s.bootstrap, group_id=None)
+    await consumer.start()
+    try:
+        names = [t for t in await consumer.topics()
+                 if t.startswith(f"{s.app_id}-") and t.endswith("-changelog")]
+        names.append(s.topics.verdicts)  # the verdict table's changelog
+        out = {}
+        for name in sorted(names):
+            tps = [TopicPartition(name, p) for p in consumer.partitions_for_topic(name) or ()]
+            ends = await consumer.end_offsets(tps)
+            out[name.removeprefix(f"{s.app_id}-").removesuffix("-changelog")] = sum(ends.values())
+        return out
+    finally:
+        await consumer.stop()
+
+
 async def supervise(s: Settings, procs: list, work: Path, exits: list[int]) -> None:
     """Restart worker 1 whenever it exits, recording its exit status."""
     while True:
@@ -168,6 +190,11 @@ async def run(args: argparse.Namespace, bootstrap: str, work: Path) -> dict:
         cold = recovery_seconds(work / "worker1.log", procs[0].pid)
         result["cold_recovery_s"] = round(cold, 2)
         result["cold_recovery_s_per_100k_people"] = round(cold * 100_000 / args.gallery)
+        written = await changelog_records(s)
+        result["changelog_records_per_enrollment"] = {
+            k: round(v / len(ids_g), 2) for k, v in written.items()}
+        result["changelog_records_per_enrollment_total"] = round(
+            sum(written.values()) / len(ids_g), 1)
 
         # takeover: a second worker joins, settles, dies
         (work / "second").mkdir()
@@ -199,6 +226,8 @@ FIGURES = {
     "cold_restart_s": "cold restart after SIGKILL: process start to the next verdict, s",
     "cold_recovery_s": "cold restart: table recovery and posting rebuild, s",
     "cold_recovery_s_per_100k_people": "cold recovery scaled to 100,000 people, s",
+    "changelog_records_per_enrollment_total": "changelog records written per enrollment",
+    "changelog_records_per_enrollment": "  of which per table",
     "takeover_s": "one of two workers killed: kill to the verdicts of new enrollments, s",
     "takeover_survivor_exits": "exit statuses of the survivor during the takeover (70: stalled)",
 }
