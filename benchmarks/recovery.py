@@ -100,6 +100,7 @@ async def changelog_records(s: Settings) -> dict[str, int]:
     consumer = AIOKafkaConsumer(bootstrap_servers=s.bootstrap, group_id=None)
     await consumer.start()
     try:
+        await consumer._client.force_metadata_update()  # noqa: SLF001 (no public refresh)
         names = [t for t in await consumer.topics()
                  if t.startswith(f"{s.app_id}-") and t.endswith("-changelog")]
         names.append(s.topics.verdicts)  # the verdict table's changelog
