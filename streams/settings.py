@@ -56,6 +56,10 @@ class Settings:
     #: to the others (a takeover after a crash takes about this long). Heartbeats go every 3 s
     #: from the worker's event loop, which never blocks for long (posting-list rebuilds yield).
     session_timeout: float = 20.0
+    #: Prepared templates a worker keeps (LRU), so a gallery row is decoded once, not per probe.
+    #: An entry holds ~20 KB (iris words, demographics), ~200 KB more once its fingers were
+    #: indexed (rarely: see the cascade in streams/matching/fusion.py); lower it to bound memory.
+    prepared_cache: int = 20_000
 
     @property
     def bootstrap(self) -> str:
@@ -109,6 +113,8 @@ class Settings:
             raise ConfigError(f"TUNGGAL_PARTITIONS must be >= 1, got {self.partitions}")
         if self.stall_timeout < 0:
             raise ConfigError(f"TUNGGAL_STALL_TIMEOUT must be >= 0 seconds, got {self.stall_timeout}")
+        if self.prepared_cache < 1:
+            raise ConfigError(f"TUNGGAL_PREPARED_CACHE must be >= 1, got {self.prepared_cache}")
         if not 10.0 <= self.session_timeout <= 300.0:
             raise ConfigError("TUNGGAL_SESSION_TIMEOUT must be between 10 and 300 seconds, got "
                               f"{self.session_timeout}")

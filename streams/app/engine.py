@@ -57,10 +57,6 @@ from streams.settings import Settings
 
 log = logging.getLogger("tunggal.engine")
 
-#: Prepared templates kept per worker (LRU), so a gallery row is decoded once, not per probe.
-#: An entry holds ~20 KB (iris words, demographics), ~200 KB more once its fingers were indexed
-#: (rarely: see the cascade in streams/matching/fusion.py).
-PREPARED_CACHE = 20_000
 #: RocksDB per table partition: faust's defaults (64 MB write buffers x 3, a 2 GiB block cache
 #: per partition database) let a worker's memory grow to gigabytes with a few thousand people.
 ROCKSDB_OPTIONS = {"write_buffer_size": 8 << 20, "max_write_buffer_number": 2,
@@ -165,7 +161,7 @@ def create_app(settings: Settings) -> faust.App:
     pending = table("pending", configs=TRANSIENT_CHANGELOG_CONFIGS)  # probe \0 request \0 stage -> Gather
     graph = TableGraph(table("nodes", 1), table("edges", 1), table("niks", 1))
     current = table("verdict-state", changelog_topic=verdicts)  # id -> current verdict
-    prepared = _Prepared(PREPARED_CACHE)
+    prepared = _Prepared(s.prepared_cache)
 
     def rows_of(partition: int) -> Iterator[tuple[str, int, list[str]]]:
         for key, value in table_partition_items(index_rows, partition):
