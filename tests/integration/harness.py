@@ -322,12 +322,17 @@ def wait_for_no_lag(ns: Namespace, timeout: float = 300.0, settle: float = 5.0) 
                          + ns.worker_logs())
 
 
-def run_audit(ns: Namespace, idle: float = 2.0) -> tuple[int, str]:
-    """``tunggal audit`` on this namespace's topics: (exit code, its report)."""
+def tunggal(ns: Namespace, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run the ``tunggal`` command on this namespace's topics, as an operator would."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TUNGGAL_")}
     env.update(ns.env)
-    done = subprocess.run([sys.executable, "-m", "streams", "audit", "--idle", str(idle)],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run([sys.executable, "-m", "streams", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def run_audit(ns: Namespace, idle: float = 2.0) -> tuple[int, str]:
+    """``tunggal audit`` on this namespace's topics: (exit code, its report)."""
+    done = tunggal(ns, "audit", "--idle", str(idle))
     return done.returncode, done.stdout + done.stderr
 
 

@@ -5,16 +5,12 @@ is what the new engine gives when it processes the same input from scratch."""
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import textwrap
 
 import pytest
 
 from streams.sim.population import simulate
 from tests.integration.harness import (
-    ROOT,
     Namespace,
     _read_to_end,
     current_verdicts,
@@ -23,6 +19,7 @@ from tests.integration.harness import (
     outcomes,
     revision_violations,
     run_audit,
+    tunggal,
     wait_for_group,
 )
 
@@ -84,11 +81,8 @@ def test_reevaluation_after_an_engine_change_revises_only_what_changed(ns, tmp_p
     ns.start_worker("w-new", extra_env=stricter)
     wait_for_group(ns, 1)
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TUNGGAL_")}
-    env.update(ns.env)
-    done = subprocess.run([sys.executable, "-m", "streams", "replay", "--reevaluate", "--watch",
-                           "--settle", "5", "--timeout", "600"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=700)
+    done = tunggal(ns, "replay", "--reevaluate", "--watch", "--settle", "5", "--timeout", "600",
+                   timeout=700)
     assert done.returncode == 0, done.stdout + done.stderr + ns.worker_logs()
 
     records = _verdict_records(ns)

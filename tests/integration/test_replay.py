@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import subprocess
-import sys
 import time
 
 import orjson
@@ -18,7 +15,6 @@ from streams.cli.ops import consumer_lag
 from streams.cli.replay import rewind
 from streams.sim.population import read_truth, simulate
 from tests.integration.harness import (
-    ROOT,
     Namespace,
     _read_to_end,
     current_verdicts,
@@ -28,6 +24,7 @@ from tests.integration.harness import (
     produce,
     read_topic,
     revision_violations,
+    tunggal,
 )
 
 
@@ -130,13 +127,10 @@ def test_a_station_backlog_replayed_from_a_file_revises_only_the_verdicts_it_aff
     ns.start_worker()
     first_records, first_letters = feed_and_collect(ns, rest, timeout=600)
     first = outcomes(first_records)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TUNGGAL_")}
-    env.update(ns.env)
     path = tmp_path / "station-backlog.jsonl"
     path.write_bytes(b"".join(x + b"\n" for x in backlog))
-    done = subprocess.run([sys.executable, "-m", "streams", "replay", "--file", str(path),
-                           "--watch", "--settle", "5", "--timeout", "600"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=700)
+    done = tunggal(ns, "replay", "--file", str(path), "--watch", "--settle", "5", "--timeout",
+                   "600", timeout=700)
     assert done.returncode == 0, done.stdout + done.stderr + ns.worker_logs()
 
     records = asyncio.run(_read_to_end(s.bootstrap, s.topics.verdicts))
