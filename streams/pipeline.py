@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Protocol
 
 from streams.blocking.biometric import BIOMETRIC_PREFIXES, MIN_SHARED_BIOMETRIC_KEYS
-from streams.routing import partition_for
+from streams.routing import partitions_for
 
 #: A blocking key's posting list stops growing at this many enrollments. Such a key is
 #: "oversized" (a common name token with a birth year, a placeholder date, a low-quality print
@@ -23,9 +23,10 @@ POSTING_CAP = 256
 
 def route_keys(keys: Iterable[str], partitions: int) -> dict[int, list[str]]:
     """Blocking keys grouped by the index partition that owns each."""
+    unique = sorted(set(keys))
     out: dict[int, list[str]] = {}
-    for k in sorted(set(keys)):
-        out.setdefault(partition_for(k.encode(), partitions), []).append(k)
+    for k, part in zip(unique, partitions_for([k.encode() for k in unique], partitions)):
+        out.setdefault(part, []).append(k)
     return out
 
 
@@ -218,3 +219,30 @@ def select_candidates(tallies: Iterable[list], min_shared: int = MIN_SHARED_BIOM
         t[0] += n
         t[1] |= d
     return sorted(k for k, (n, d) in total.items() if d or n >= min_shared)
+
+
+#: A stage record carries the items of one agent step for one partition, up to this many bytes
+#: (the broker's default ``message.max.bytes`` is 1 MiB); a larger single item goes alone.
+MAX_BATCH_BYTES = 900 << 10
+
+
+def pack_items(items: list[bytes], limit: int = MAX_BATCH_BYTES) -> Iterator[bytes]:
+    """Serialised items (JSON objects) as few ``{"batch": [...]}`` records of at most ``limit``
+    bytes each, in order. One agent step sends one record per target partition, not one per
+    probe: under a backlog the framework's cost per Kafka record is shared by many probes."""
+    chunk: list[bytes] = []
+    size = 0
+    for item in items:
+        if chunk and size + len(item) + 1 > limit:
+            yield b'{"batch":[' + b",".join(chunk) + b"]}"
+            chunk, size = [], 0
+        chunk.append(item)
+        size += len(item) + 1
+    if chunk:
+        yield b'{"batch":[' + b",".join(chunk) + b"]}"
+
+
+def unpack_items(record: dict) -> list[dict]:
+    """The items of a stage record: a batch, or (a record written before batching) one item."""
+    batch = record.get("batch")
+    return batch if isinstance(batch, list) else [record]

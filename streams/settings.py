@@ -60,6 +60,11 @@ class Settings:
     #: An entry holds ~20 KB (iris words, demographics), ~200 KB more once its fingers were
     #: indexed (rarely: see the cascade in streams/matching/fusion.py); lower it to bound memory.
     prepared_cache: int = 20_000
+    #: Events an agent takes in one step at most, and seconds it waits for more once one is
+    #: there. Under a backlog a step's output is one record per target partition, shared by many
+    #: probes; caught up, each stage adds at most ``batch_wait`` to the latency.
+    batch_size: int = 256
+    batch_wait: float = 0.01
 
     @property
     def bootstrap(self) -> str:
@@ -115,6 +120,10 @@ class Settings:
             raise ConfigError(f"TUNGGAL_STALL_TIMEOUT must be >= 0 seconds, got {self.stall_timeout}")
         if self.prepared_cache < 1:
             raise ConfigError(f"TUNGGAL_PREPARED_CACHE must be >= 1, got {self.prepared_cache}")
+        if self.batch_size < 1:
+            raise ConfigError(f"TUNGGAL_BATCH_SIZE must be >= 1, got {self.batch_size}")
+        if not 0.0 < self.batch_wait <= 1.0:
+            raise ConfigError(f"TUNGGAL_BATCH_WAIT must be in (0, 1] seconds, got {self.batch_wait}")
         if not 10.0 <= self.session_timeout <= 300.0:
             raise ConfigError("TUNGGAL_SESSION_TIMEOUT must be between 10 and 300 seconds, got "
                               f"{self.session_timeout}")

@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import atexit
 import logging
+import weakref
 from collections import OrderedDict
 from datetime import datetime, timezone
 from typing import Any, Iterator
 
 import faust
 import orjson
+from faust.streams import _current_event
 from mode import CrashingSupervisor
 
 from streams import ENGINE
@@ -48,11 +50,14 @@ from streams.app.postings import (
 from streams.pipeline import (
     Gather,
     index_probe,
+    pack_items,
     route_keys,
     route_refs,
     select_candidates,
     tally_hits,
+    unpack_items,
 )
+from streams.routing import partition_for
 from streams.settings import Settings
 
 log = logging.getLogger("tunggal.engine")
@@ -89,11 +94,36 @@ class _Prepared:
         if hit is not None:
             self._data.move_to_end(key)
             return hit
-        prepared = fusion.prepare(decode_enrollment(parse_json(stored[32:])))
+        prepared = fusion.prepare(decode_enrollment(parse_json(stored[32:]), admitted=True))
         self._data[key] = prepared
         if len(self._data) > self.size:
             self._data.popitem(last=False)
         return prepared
+
+
+def bind(event: Any) -> None:
+    """Make ``event`` the one the tables act for. faust picks a table's RocksDB partition and
+    changelog partition from the current event, which it sets per event in ``stream.events()``
+    but not for the events of a ``take_events`` step; an agent step names each event before it
+    touches the tables for it."""
+    _current_event.set(weakref.ref(event))
+
+
+class Outbox:
+    """The stage records of one agent step: items gathered per (topic, partition), sent at the
+    end of the step as one record per partition (:func:`streams.pipeline.pack_items`)."""
+
+    def __init__(self) -> None:
+        self._items: dict[tuple[Any, int], list[bytes]] = {}
+
+    def add(self, topic: Any, partition: int, item: dict) -> None:
+        self._items.setdefault((topic, partition), []).append(orjson.dumps(item))
+
+    async def flush(self) -> None:
+        for (topic, partition), items in self._items.items():
+            for record in pack_items(items):
+                await topic.send(key=None, partition=partition, value=record)
+        self._items.clear()
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -183,59 +213,90 @@ def create_app(settings: Settings) -> faust.App:
         raw = gallery.get(eid.encode())
         return raw[:32].decode("ascii") if raw else None
 
-    async def to_resolver(node: g.Node, edges: list, compared: list[str] | None = None) -> None:
+    def steps(stream: Any) -> Any:
+        """The stream in agent steps: every event already waiting, up to ``batch_size``
+        (waiting at most ``batch_wait`` s for more). Under a backlog a step holds many events
+        and its output is one record per target partition; caught up, a step is one event."""
+        return stream.take_events(s.batch_size, s.batch_wait)
+
+    def item_agent(topic: Any, name: str) -> Any:
+        """An agent that runs the decorated ``handle(out, event, item)`` for every item of every
+        stage record of a step (its table work bound to that record's partition), then sends
+        the step's output."""
+        def wrap(handle: Any) -> Any:
+            async def run(stream: Any) -> None:
+                async for events in steps(stream):
+                    out = Outbox()
+                    for event in events:
+                        bind(event)
+                        for item in unpack_items(orjson.loads(event.value)):
+                            await handle(out, event, item)
+                    await out.flush()
+            run.__doc__ = handle.__doc__
+            return app.agent(topic, name=name, concurrency=1)(run)
+        return wrap
+
+    def to_resolver(out: Outbox, node: g.Node, edges: list,
+                    compared: list[str] | None = None) -> None:
         """The node and its new edges; ``compared`` (a re-evaluation) also names every
         candidate compared, so the resolver drops edges the new comparison no longer gives."""
         msg = {"type": "node", "node": node.to_dict(), "edges": edges}
         if compared is not None:
             msg["compared"] = compared
-        await resolve_topic.send(key=node.enrollment_id.encode(), partition=0,
-                                 value=orjson.dumps(msg))
+        out.add(resolve_topic, 0, msg)
 
-    async def send_decision(v: Any) -> None:
-        await stage["decisions"].send(key=v.enrollment_id.encode(),
-                                      value=orjson.dumps(verdict_content(v)))
+    def send_decision(out: Outbox, v: Any) -> None:
+        # One writer per enrollment id: the partition Kafka's default partitioner gives its key.
+        out.add(stage["decisions"], partition_for(v.enrollment_id.encode(), P),
+                verdict_content(v))
 
     @app.agent(enrollments, name="ingest", concurrency=1)
     async def ingest(stream: Any) -> None:
-        async for event in stream.events():
-            msg = event.message
-            if event.key is not None and done.get(event.key) is not None:
-                # A replayed capture already fully processed: nothing can change. The stored
-                # bytes are the record as received, so a byte-identical replay (a re-read topic)
-                # costs one comparison; a re-serialised one costs a parse and a digest.
-                stored = gallery.get(event.key)
-                if stored is not None and stored[32:] == event.value:
-                    continue
-                same = resend_identity(event.value)
-                if same is not None and same[0].encode() == event.key and \
-                        same[1] == (stored[:32].decode("ascii") if stored else None):
-                    continue
-            source = Source(msg.topic, msg.partition, msg.offset, now_rfc3339())
-            outcome = admit(event.key, event.value, source, stored_digest)
-            if not isinstance(outcome, Admitted):
-                await dlq.send(key=event.key, value=orjson.dumps(outcome.dead_letter))
-                log.info("dead letter %s at %s[%d]@%d: %s", outcome.dead_letter["error"]["code"],
-                         msg.topic, msg.partition, msg.offset,
-                         outcome.dead_letter["error"]["message"])
-                if outcome.rejected is not None:
-                    await send_decision(outcome.rejected)
-                continue
-            e = outcome.enrollment
-            key = e.enrollment_id.encode()
-            if outcome.resend and done.get(key) is not None:
-                continue  # the same capture, already fully processed: nothing can change
-            # Re-set even on a re-send, so a crash before the changelog flush is repaired.
-            gallery[key] = e.digest.encode("ascii") + outcome.raw
-            await start_matching(e, msg.partition, f"{msg.partition}:{msg.offset}", again=False)
+        async for events in steps(stream):
+            out = Outbox()
+            for event in events:
+                bind(event)
+                await ingest_one(event, out)
+            await out.flush()
 
-    async def start_matching(e: Any, pp: int, rid: str, *, again: bool) -> None:
+    async def ingest_one(event: Any, out: Outbox) -> None:
+        msg = event.message
+        if event.key is not None and done.get(event.key) is not None:
+            # A replayed capture already fully processed: nothing can change. The stored bytes
+            # are the record as received, so a byte-identical replay (a re-read topic) costs one
+            # comparison; a re-serialised one costs a parse and a digest.
+            stored = gallery.get(event.key)
+            if stored is not None and stored[32:] == event.value:
+                return
+            same = resend_identity(event.value)
+            if same is not None and same[0].encode() == event.key and \
+                    same[1] == (stored[:32].decode("ascii") if stored else None):
+                return
+        source = Source(msg.topic, msg.partition, msg.offset, now_rfc3339())
+        outcome = admit(event.key, event.value, source, stored_digest)
+        if not isinstance(outcome, Admitted):
+            await dlq.send(key=event.key, value=orjson.dumps(outcome.dead_letter))
+            log.info("dead letter %s at %s[%d]@%d: %s", outcome.dead_letter["error"]["code"],
+                     msg.topic, msg.partition, msg.offset,
+                     outcome.dead_letter["error"]["message"])
+            if outcome.rejected is not None:
+                send_decision(out, outcome.rejected)
+            return
+        e = outcome.enrollment
+        key = e.enrollment_id.encode()
+        if outcome.resend and done.get(key) is not None:
+            return  # the same capture, already fully processed: nothing can change
+        # Re-set even on a re-send, so a crash before the changelog flush is repaired.
+        gallery[key] = e.digest.encode("ascii") + outcome.raw
+        start_matching(out, e, msg.partition, f"{msg.partition}:{msg.offset}", again=False)
+
+    def start_matching(out: Outbox, e: Any, pp: int, rid: str, *, again: bool) -> None:
         """Send a stored enrollment's blocking keys to the index partitions (or an unusable one
         straight to the resolver). ``again``: a re-evaluation of an enrollment already decided."""
         key = e.enrollment_id.encode()
         node = node_of(e)
         if not node.usable:
-            await to_resolver(node, [], [] if again else None)
+            to_resolver(out, node, [], [] if again else None)
             done[key] = b"unusable"
             return
         routed = route_keys(keys_for(e), P)
@@ -243,41 +304,36 @@ def create_app(settings: Settings) -> faust.App:
             m = {"rid": rid, "probe": e.enrollment_id, "pp": pp, "keys": keys, "n": len(routed)}
             if again:
                 m["again"] = 1
-            await stage["keys"].send(key=key, partition=kp, value=orjson.dumps(m))
+            out.add(stage["keys"], kp, m)
 
-    @app.agent(stage["reevaluate"], name="reevaluate", concurrency=1)
-    async def reevaluate(stream: Any) -> None:
+    @item_agent(stage["reevaluate"], "reevaluate")
+    async def reevaluate(out: Outbox, event: Any, m: dict) -> None:
         """Re-decide a stored enrollment (``tunggal replay --reevaluate``): its keys, candidates
         and comparisons run again with this engine; the verdict writer emits a revision only
         where the outcome changed. The request sits on the enrollment's gallery partition."""
-        async for event in stream.events():
-            m = orjson.loads(event.value)
-            key = m["id"].encode()
-            rid = f"{m['pass']}:{event.message.partition}:{event.message.offset}"
-            stored = gallery.get(key)
-            if stored is None or done.get(key) in (None, rid.encode()):
-                continue  # never stored (dead-lettered), still in flight, or done in this pass
-            e = decode_enrollment(parse_json(stored[32:]))
-            await start_matching(e, event.message.partition, rid, again=True)
+        key = m["id"].encode()
+        rid = f"{m['pass']}:{event.message.partition}:{event.message.offset}"
+        stored = gallery.get(key)
+        if stored is None or done.get(key) in (None, rid.encode()):
+            return  # never stored (dead-lettered), still in flight, or done in this pass
+        e = decode_enrollment(parse_json(stored[32:]), admitted=True)
+        start_matching(out, e, event.message.partition, rid, again=True)
 
-    @app.agent(stage["keys"], name="index", concurrency=1)
-    async def index_keys(stream: Any) -> None:
-        async for event in stream.events():
-            m = orjson.loads(event.value)
-            part = event.message.partition
-            probe = m["probe"].encode()
-            seen = index_rows.get(probe) is not None  # a redelivery: already indexed here
-            store = await postings.store(part)
-            result = index_probe(store, m["probe"], m["pp"], m["keys"], already_indexed=seen)
-            if result.oversized:
-                log.debug("%s: %d oversized blocks demoted (neither indexed nor answered)", m["probe"],
-                          result.oversized)
-            if not seen:
-                index_rows[probe] = orjson.dumps({"pp": m["pp"], "keys": result.admitted})
-                store.row_applied()
-            await stage["candidates"].send(key=probe, partition=m["pp"],
-                                           value=orjson.dumps({**m, "keys": None, "part": part,
-                                                               "cands": tally_hits(result.hits)}))
+    @item_agent(stage["keys"], "index")
+    async def index_keys(out: Outbox, event: Any, m: dict) -> None:
+        part = event.message.partition
+        store = await postings.store(part)
+        probe = m["probe"].encode()
+        seen = index_rows.get(probe) is not None  # a redelivery: already indexed here
+        result = index_probe(store, m["probe"], m["pp"], m["keys"], already_indexed=seen)
+        if result.oversized:
+            log.debug("%s: %d oversized blocks demoted (neither indexed nor answered)",
+                      m["probe"], result.oversized)
+        if not seen:
+            index_rows[probe] = orjson.dumps({"pp": m["pp"], "keys": result.admitted})
+            store.row_applied()
+        out.add(stage["candidates"], m["pp"],
+                {**m, "keys": None, "part": part, "cands": tally_hits(result.hits)})
 
     def gather(m: dict, what: str, payload: list) -> list | None:
         """Add one reply to its fan-out; the merged replies once all arrived, else None."""
@@ -293,94 +349,91 @@ def create_app(settings: Settings) -> faust.App:
             pending[pkey] = orjson.dumps(state.to_dict())
         return state.merged() if complete else None
 
-    async def finish(probe: str, rid: str, edges: list, compared: list[str] | None = None) -> None:
+    def finish(out: Outbox, probe: str, rid: str, edges: list,
+               compared: list[str] | None = None) -> None:
         stored = gallery.get(probe.encode())
-        e = decode_enrollment(parse_json(stored[32:]))
-        await to_resolver(node_of(e), edges, compared)
+        e = decode_enrollment(parse_json(stored[32:]), admitted=True)
+        to_resolver(out, node_of(e), edges, compared)
         done[probe.encode()] = rid.encode()
         for what in ("cand", "score"):  # the request's fan-out states are no longer needed
             pkey = f"{probe}\0{rid}\0{what}".encode()
             if pending.get(pkey) is not None:
                 del pending[pkey]
 
-    @app.agent(stage["candidates"], name="gather", concurrency=1)
-    async def gather_candidates(stream: Any) -> None:
-        async for event in stream.events():
-            m = orjson.loads(event.value)
-            tallies = gather(m, "cand", m["cands"])
-            if tallies is None:
-                continue
-            refs = route_refs(select_candidates(tallies))
-            if not refs:
-                await finish(m["probe"], m["rid"], [], [] if m.get("again") else None)
-                continue
-            raw = gallery.get(m["probe"].encode())
-            for cp, ids in refs.items():
-                await stage["compare"].send(key=m["probe"].encode(), partition=cp,
-                                            value=orjson.dumps({"rid": m["rid"], "probe": m["probe"],
-                                                                "pp": m["pp"], "n": len(refs),
-                                                                "cands": ids, "again": m.get("again"),
-                                                                "raw": raw.decode("utf-8")}))
+    @item_agent(stage["candidates"], "gather")
+    async def gather_candidates(out: Outbox, event: Any, m: dict) -> None:
+        tallies = gather(m, "cand", m["cands"])
+        if tallies is None:
+            return
+        refs = route_refs(select_candidates(tallies))
+        if not refs:
+            finish(out, m["probe"], m["rid"], [], [] if m.get("again") else None)
+            return
+        raw = gallery.get(m["probe"].encode()).decode("utf-8")
+        for cp, ids in refs.items():
+            out.add(stage["compare"], cp,
+                    {"rid": m["rid"], "probe": m["probe"], "pp": m["pp"], "n": len(refs),
+                     "cands": ids, "again": m.get("again"), "raw": raw})
 
-    @app.agent(stage["compare"], name="compare", concurrency=1)
-    async def compare(stream: Any) -> None:
-        async for event in stream.events():
-            m = orjson.loads(event.value)
-            probe = prepared.get(m["probe"], m["raw"].encode("utf-8"))
-            ids = [eid for eid in m["cands"] if gallery.get(eid.encode()) is not None]
-            cands = [prepared.get(eid, gallery[eid.encode()]) for eid in ids]
-            # A re-evaluation keeps "nothing found" too ([id, None]): the resolver drops the
-            # edges the earlier engine gave those pairs.
-            edges = [[eid, edge.to_dict() if edge is not None else None]
-                     for eid, edge in zip(ids, fusion.compare(probe, cands))
-                     if edge is not None or m.get("again")]
-            probe.release_probe()  # its rotated iris codes (~260 KB) are rarely needed again
-            await stage["scores"].send(key=m["probe"].encode(), partition=m["pp"],
-                                       value=orjson.dumps({"rid": m["rid"], "probe": m["probe"],
-                                                           "n": m["n"], "edges": edges,
-                                                           "again": m.get("again"),
-                                                           "part": event.message.partition}))
+    @item_agent(stage["compare"], "compare")
+    async def compare(out: Outbox, event: Any, m: dict) -> None:
+        probe = prepared.get(m["probe"], m["raw"].encode("utf-8"))
+        ids = [eid for eid in m["cands"] if gallery.get(eid.encode()) is not None]
+        cands = [prepared.get(eid, gallery[eid.encode()]) for eid in ids]
+        # A re-evaluation keeps "nothing found" too ([id, None]): the resolver drops the edges
+        # the earlier engine gave those pairs.
+        edges = [[eid, edge.to_dict() if edge is not None else None]
+                 for eid, edge in zip(ids, fusion.compare(probe, cands))
+                 if edge is not None or m.get("again")]
+        probe.release_probe()  # its rotated iris codes (~260 KB) are rarely needed again
+        out.add(stage["scores"], m["pp"],
+                {"rid": m["rid"], "probe": m["probe"], "n": m["n"], "edges": edges,
+                 "again": m.get("again"), "part": event.message.partition})
 
-    @app.agent(stage["scores"], name="collect", concurrency=1)
-    async def collect(stream: Any) -> None:
-        async for event in stream.events():
-            m = orjson.loads(event.value)
-            edges = gather(m, "score", m["edges"])
-            if edges is not None:
-                await finish(m["probe"], m["rid"],
-                             [{"other": o, "edge": e} for o, e in edges if e is not None],
-                             [o for o, _e in edges] if m.get("again") else None)
+    @item_agent(stage["scores"], "collect")
+    async def collect(out: Outbox, event: Any, m: dict) -> None:
+        edges = gather(m, "score", m["edges"])
+        if edges is not None:
+            finish(out, m["probe"], m["rid"],
+                   [{"other": o, "edge": e} for o, e in edges if e is not None],
+                   [o for o, _e in edges] if m.get("again") else None)
 
     @app.agent(resolve_topic, name="resolve", concurrency=1)
     async def resolve(stream: Any) -> None:
-        async for value in stream:
-            msg = orjson.loads(value)
+        """Apply a step's nodes and edges to the evidence graph, then decide every affected
+        enrollment once: the verdicts are a function of the graph, so deciding after the whole
+        step gives the same current verdicts as deciding after each node, with fewer revisions."""
+        async for events in steps(stream):
+            out = Outbox()
             seeds: set[str] = set()
-            if msg["type"] == "node":
-                node = g.Node.from_dict(msg["node"])
-                g.add_node(graph, node)
-                seeds.add(node.enrollment_id)
-                for item in msg.get("edges", ()):
-                    g.add_edge(graph, node.enrollment_id, item["other"],
-                               g.Edge.from_dict(item["edge"]))
-                    seeds.add(item["other"])
-                if "compared" in msg:  # a re-evaluation: what it no longer finds goes
-                    kept = {item["other"] for item in msg.get("edges", ())}
-                    seeds.update(g.retract_edges(graph, node.enrollment_id,
-                                                 set(msg["compared"]) - kept))
+            for event in events:
+                bind(event)
+                for msg in unpack_items(orjson.loads(event.value)):
+                    if msg["type"] != "node":
+                        continue
+                    node = g.Node.from_dict(msg["node"])
+                    g.add_node(graph, node)
+                    seeds.add(node.enrollment_id)
+                    for item in msg.get("edges", ()):
+                        g.add_edge(graph, node.enrollment_id, item["other"],
+                                   g.Edge.from_dict(item["edge"]))
+                        seeds.add(item["other"])
+                    if "compared" in msg:  # a re-evaluation: what it no longer finds goes
+                        kept = {item["other"] for item in msg.get("edges", ())}
+                        seeds.update(g.retract_edges(graph, node.enrollment_id,
+                                                     set(msg["compared"]) - kept))
             for v in decide_many(graph, g.affected(graph, seeds)):
-                await send_decision(v)
+                send_decision(out, v)
+            await out.flush()
 
-    @app.agent(stage["decisions"], name="write_verdicts", concurrency=1)
-    async def write_verdicts(stream: Any) -> None:
-        async for event in stream.events():
-            decision = orjson.loads(event.value)
-            key = decision["enrollment_id"].encode()
-            old = current.get(key)
-            new = next_revision(orjson.loads(old) if old else None, decision,
-                                decided_at=now_rfc3339(), engine=ENGINE)
-            if new is not None:
-                current[key] = orjson.dumps(new)  # one record on `verdicts`: the changelog
+    @item_agent(stage["decisions"], "write_verdicts")
+    async def write_verdicts(out: Outbox, event: Any, decision: dict) -> None:
+        key = decision["enrollment_id"].encode()
+        old = current.get(key)
+        new = next_revision(orjson.loads(old) if old else None, decision,
+                            decided_at=now_rfc3339(), engine=ENGINE)
+        if new is not None:
+            current[key] = orjson.dumps(new)  # one record on `verdicts`: the changelog
 
     app.tunggal = {"settings": s, "stages": stage, "resolve": resolve_topic}
     return app

@@ -79,7 +79,10 @@ ORDERS = {
     "shuffled": lambda lines: random.Random(5).sample(lines, len(lines)),
 }
 
-RUNS = [("capture", 1, 1), ("reversed", 4, 1), ("shuffled", 4, 2), ("shuffled", 1, 1)]
+#: (order, partitions, workers, events per agent step): the last run takes one event per step,
+#: the real-time path, against the batched steps of the others.
+RUNS = [("capture", 1, 1, 256), ("reversed", 4, 1, 256), ("shuffled", 4, 2, 256),
+        ("shuffled", 1, 1, 1)]
 
 
 def test_final_verdicts_do_not_depend_on_order_partitions_or_workers(kafka, tmp_path,
@@ -87,13 +90,14 @@ def test_final_verdicts_do_not_depend_on_order_partitions_or_workers(kafka, tmp_
     from tests.integration.harness import Namespace
 
     outcomes = {}
-    for order, partitions, workers in RUNS:
-        space = Namespace(bootstrap=kafka, workdir=tmp_path / f"{order}-{partitions}-{workers}",
+    for order, partitions, workers, batch in RUNS:
+        space = Namespace(bootstrap=kafka,
+                          workdir=tmp_path / f"{order}-{partitions}-{workers}-{batch}",
                           partitions=partitions)
         space.workdir.mkdir()
         try:
             for w in range(workers):
-                space.start_worker(f"w{w + 1}")
+                space.start_worker(f"w{w + 1}", {"TUNGGAL_BATCH_SIZE": str(batch)})
             # Membership changes in the middle of a stream are issue 6's subject (a known faust
             # loss on rebalance is being chased there); this test is about order, partitions and
             # the split of work, so the group settles before the first record.
@@ -101,7 +105,7 @@ def test_final_verdicts_do_not_depend_on_order_partitions_or_workers(kafka, tmp_
             verdicts, _ = feed_and_collect(space, ORDERS[order](small_population), timeout=900)
         finally:
             space.stop_workers()
-        outcomes[(order, partitions, workers)] = _outcome(verdicts)
+        outcomes[(order, partitions, workers, batch)] = _outcome(verdicts)
     reference = outcomes[RUNS[0]]
     assert len(reference) > ORDER_PEOPLE
     for run, got in outcomes.items():

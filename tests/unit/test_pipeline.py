@@ -1,5 +1,6 @@
 """Pure stage transitions: routing, posting lists, fan-out gathering, candidate selection."""
 
+import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -8,12 +9,14 @@ from streams.pipeline import (
     DictPostings,
     Gather,
     index_probe,
+    pack_items,
     posting_members,
     rebuild_postings,
     route_keys,
     route_refs,
     select_candidates,
     tally_hits,
+    unpack_items,
 )
 from streams.routing import partition_for
 
@@ -99,3 +102,22 @@ def test_a_lone_biometric_collision_is_not_a_candidate_but_two_keys_or_a_demogra
     p1 = tally_hits([("ir:L:3:ef", "y", 1)])
     chosen = select_candidates(p0 + p1)
     assert chosen == [("y", 1), ("z", 2)]
+
+
+@given(st.lists(st.dictionaries(st.sampled_from(["probe", "rid", "n", "raw"]),
+                                st.text(max_size=300) | st.integers(-2**40, 2**40)), max_size=40),
+       st.integers(min_value=64, max_value=4000))
+def test_packed_items_come_back_in_order_within_the_size_limit(items, limit):
+    raw = [orjson.dumps(item) for item in items]
+    records = list(pack_items(raw, limit))
+    got = [item for record in records for item in unpack_items(orjson.loads(record))]
+    assert got == items
+    for record in records:
+        # Only a record holding a single item may exceed the limit (an item larger than it).
+        assert len(record) <= limit + len(b'{"batch":[]}') or \
+            len(unpack_items(orjson.loads(record))) == 1
+    assert len(records) <= len(items)
+
+
+def test_a_record_from_before_batching_is_one_item():
+    assert unpack_items({"probe": "a", "n": 1}) == [{"probe": "a", "n": 1}]

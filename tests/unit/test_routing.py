@@ -2,7 +2,7 @@ from aiokafka.partitioner import murmur2 as aiokafka_murmur2
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.routing import murmur2, partition_for
+from streams.routing import murmur2, partition_for, partitions_for
 
 
 @given(st.binary(max_size=64))
@@ -21,3 +21,8 @@ def test_known_java_client_values():
 @given(st.binary(max_size=32), st.integers(1, 64))
 def test_partition_in_range(data, n):
     assert 0 <= partition_for(data, n) < n
+
+
+@given(st.lists(st.binary(max_size=48), max_size=60), st.integers(1, 64))
+def test_the_compiled_batch_hash_routes_every_key_like_the_kafka_partitioner(keys, n):
+    assert partitions_for(keys, n) == [partition_for(k, n) for k in keys]

@@ -22,7 +22,9 @@ def test_environment_is_read_and_typed_and_options_win():
 @pytest.mark.parametrize("env", [{"TUNGGAL_PARTITIONS": "many"}, {"TUNGGAL_PARTITIONS": "0"},
                                  {"TUNGGAL_PARTITONS": "4"}, {"TUNGGAL_BROKER": "nohostport"},
                                  {"TUNGGAL_WEB_PORT": "70000"}, {"TUNGGAL_SESSION_TIMEOUT": "3"},
-                                 {"TUNGGAL_STALL_TIMEOUT": "-1"}, {"TUNGGAL_PREPARED_CACHE": "0"}])
+                                 {"TUNGGAL_STALL_TIMEOUT": "-1"}, {"TUNGGAL_PREPARED_CACHE": "0"},
+                                 {"TUNGGAL_BATCH_SIZE": "0"}, {"TUNGGAL_BATCH_WAIT": "0"},
+                                 {"TUNGGAL_BATCH_WAIT": "5"}])
 def test_bad_settings_are_config_errors(env):
     with pytest.raises(ConfigError):
         Settings.from_env(env)

@@ -26,6 +26,18 @@ def test_valid_event_decodes_to_typed_arrays():
     assert e.captured_ts == pytest.approx(1505272500.0)
 
 
+def test_an_admitted_event_decodes_the_same_without_the_schema_check():
+    for i in range(1, 6):
+        raw = orjson.dumps(make_enrollment(i))
+        full, fast = decode_enrollment(parse_json(raw)), decode_enrollment(parse_json(raw), admitted=True)
+        assert (full.enrollment_id, full.nik, full.captured_ts, full.demographics) == \
+            (fast.enrollment_id, fast.nik, fast.captured_ts, fast.demographics)
+        assert all(np.array_equal(a.x, b.x) and np.array_equal(a.angle, b.angle)
+                   for a, b in zip(full.fingers, fast.fingers, strict=True))
+        assert all(np.array_equal(a.code, b.code) and np.array_equal(a.mask, b.mask)
+                   for a, b in zip(full.irises, fast.irises, strict=True))
+
+
 def test_digest_ignores_key_order_but_not_content():
     a = decode_enrollment(parse_json(orjson.dumps(VALID)))
     reordered = dict(reversed(list(VALID.items())))
