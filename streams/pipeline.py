@@ -185,6 +185,10 @@ class Gather:
     def add(self, part: int, payload: list) -> bool:
         """Record one part (a redelivered part replaces itself); True once complete."""
         self.parts[str(part)] = payload
+        return self.complete
+
+    @property
+    def complete(self) -> bool:
         return len(self.parts) >= self.expected
 
     def merged(self) -> list:

@@ -115,6 +115,8 @@ class Outbox:
 
     def __init__(self) -> None:
         self._items: dict[tuple[Any, int], list[bytes]] = {}
+        #: fan-out states touched in this step: key -> [Gather, stored in `pending`, last event]
+        self.gathers: dict[bytes, list] = {}
 
     def add(self, topic: Any, partition: int, item: dict) -> None:
         self._items.setdefault((topic, partition), []).append(orjson.dumps(item))
@@ -231,6 +233,7 @@ def create_app(settings: Settings) -> faust.App:
                         bind(event)
                         for item in unpack_items(orjson.loads(event.value)):
                             await handle(out, event, item)
+                    keep_gathers(out)
                     await out.flush()
             run.__doc__ = handle.__doc__
             return app.agent(topic, name=name, concurrency=1)(run)
@@ -335,19 +338,31 @@ def create_app(settings: Settings) -> faust.App:
         out.add(stage["candidates"], m["pp"],
                 {**m, "keys": None, "part": part, "cands": tally_hits(result.hits)})
 
-    def gather(m: dict, what: str, payload: list) -> list | None:
-        """Add one reply to its fan-out; the merged replies once all arrived, else None."""
+    def gather(out: Outbox, event: Any, m: dict, what: str, payload: list) -> list | None:
+        """Add one reply to its fan-out; the merged replies once all arrived, else None. The
+        state lives in the step until it ends (:func:`keep_gathers`): replies that complete a
+        fan-out within one step never touch the ``pending`` table."""
         if done.get(m["probe"].encode()) == m["rid"].encode():
             return None  # a redelivered reply of a request that already finished
         pkey = f"{m['probe']}\0{m['rid']}\0{what}".encode()
-        old = pending.get(pkey)
-        state = Gather.from_dict(orjson.loads(old)) if old else Gather(m["rid"], m["n"])
-        complete = state.add(m["part"], payload)
-        if old is not None or not complete:
-            # Kept once complete, until finish(): a replayed reply (a crash after this write
-            # reached the changelog, before the sends it triggers did) completes it again.
-            pending[pkey] = orjson.dumps(state.to_dict())
-        return state.merged() if complete else None
+        staged = out.gathers.get(pkey)
+        if staged is None:
+            old = pending.get(pkey)
+            state = Gather.from_dict(orjson.loads(old)) if old else Gather(m["rid"], m["n"])
+            staged = out.gathers[pkey] = [state, old is not None, event]
+        staged[2] = event
+        complete = staged[0].add(m["part"], payload)
+        return staged[0].merged() if complete else None
+
+    def keep_gathers(out: Outbox) -> None:
+        """At the end of a step, store the fan-outs it left incomplete. One already stored is
+        kept even once complete, until finish(): a replayed reply (a crash after that state
+        reached the changelog, before the sends it triggered did) completes it again."""
+        for pkey, (state, stored, event) in out.gathers.items():
+            if stored or not state.complete:
+                bind(event)  # the partition of the probe, where its replies arrive
+                pending[pkey] = orjson.dumps(state.to_dict())
+        out.gathers.clear()
 
     def finish(out: Outbox, probe: str, rid: str, edges: list,
                compared: list[str] | None = None) -> None:
@@ -357,12 +372,13 @@ def create_app(settings: Settings) -> faust.App:
         done[probe.encode()] = rid.encode()
         for what in ("cand", "score"):  # the request's fan-out states are no longer needed
             pkey = f"{probe}\0{rid}\0{what}".encode()
+            out.gathers.pop(pkey, None)
             if pending.get(pkey) is not None:
                 del pending[pkey]
 
     @item_agent(stage["candidates"], "gather")
     async def gather_candidates(out: Outbox, event: Any, m: dict) -> None:
-        tallies = gather(m, "cand", m["cands"])
+        tallies = gather(out, event, m, "cand", m["cands"])
         if tallies is None:
             return
         refs = route_refs(select_candidates(tallies))
@@ -392,7 +408,7 @@ def create_app(settings: Settings) -> faust.App:
 
     @item_agent(stage["scores"], "collect")
     async def collect(out: Outbox, event: Any, m: dict) -> None:
-        edges = gather(m, "score", m["edges"])
+        edges = gather(out, event, m, "score", m["edges"])
         if edges is not None:
             finish(out, m["probe"], m["rid"],
                    [{"other": o, "edge": e} for o, e in edges if e is not None],
