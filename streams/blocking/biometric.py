@@ -7,24 +7,32 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from streams.blocking.finger_keys import finger_keys
-from streams.blocking.iris_keys import iris_keys
+from streams.blocking.finger_keys import finger_key_set
+from streams.blocking.iris_keys import iris_key_set
 from streams.domain.types import Enrollment
 
 
 def iris_keys_for(e: Enrollment) -> list[str]:
     """Iris keys of every eye of ``e``, sorted, without repeats."""
-    return sorted({k for t in e.irises for k in iris_keys(t)})
+    return sorted(iris_key_set_for(e))
+
+
+def iris_key_set_for(e: Enrollment) -> set[str]:
+    """The keys of :func:`iris_keys_for` as a set."""
+    out: set[str] = set()
+    for t in e.irises:
+        out |= iris_key_set(t)
+    return out
 
 
 def finger_keys_for(e: Enrollment) -> list[str]:
     """Finger keys of every finger view of ``e``, sorted, without repeats."""
-    return sorted({k for f in e.fingers for k in finger_keys(f)})
+    return sorted(finger_key_set(e.fingers))  # every view in one pass
 
 
 def keys_for(e: Enrollment) -> list[str]:
     """Every biometric blocking key of ``e`` (iris and finger), sorted, without repeats."""
-    return sorted(set(iris_keys_for(e)) | set(finger_keys_for(e)))
+    return sorted(iris_key_set_for(e) | finger_key_set(e.fingers))
 
 
 #: A candidate found only through biometric keys must share at least this many of them with the

@@ -5,7 +5,7 @@ measured apart (benchmarks/blocking.py)."""
 from __future__ import annotations
 
 from streams.blocking import biometric
-from streams.blocking.finger_keys import finger_keys
+from streams.blocking.finger_keys import finger_key_set
 from streams.domain.types import Enrollment
 from streams.matching.names import sorted_name_key
 
@@ -57,6 +57,7 @@ INDEXED_FINGERS = frozenset({1, 2, 6, 7})
 def keys_for(e: Enrollment) -> list[str]:
     """Every blocking key the engine indexes for an enrollment (demographic, iris, finger),
     sorted and without repeats."""
-    fingers = [f for f in e.fingers if f.position in INDEXED_FINGERS]
-    finger = {k for f in fingers for k in finger_keys(f)}
-    return sorted(set(demographic_keys(e)) | set(biometric.iris_keys_for(e)) | finger)
+    keys = finger_key_set([f for f in e.fingers if f.position in INDEXED_FINGERS])  # one pass
+    keys |= biometric.iris_key_set_for(e)
+    keys.update(demographic_keys(e))
+    return sorted(keys)
