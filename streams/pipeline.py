@@ -119,6 +119,39 @@ def index_probe(store: PostingStore, probe: str, probe_partition: int, keys: lis
     return Indexed(hits, admitted, oversized)
 
 
+def reindex_probe(store: PostingStore, probe: str, probe_partition: int, keys: list[str],
+                  old_keys: list[str], cap: int = POSTING_CAP) -> Indexed:
+    """A re-evaluation under an engine whose blocking keys changed: the probe leaves the lists of
+    the keys it no longer has, joins the lists of its new keys that are not full, and gets the
+    candidates under every key it now has. ``old_keys`` are the keys its row says it was
+    admitted under; ``admitted`` in the result replaces them. With the same keys nothing is
+    written and the answer is :func:`index_probe`'s for a redelivery."""
+    me = posting_entry(probe, probe_partition)
+    was = set(old_keys)
+    gone = sorted(was - set(keys))
+    kbs = [k.encode() for k in keys]
+    gbs = [k.encode() for k in gone]
+    values = store.get_many(kbs + gbs)
+    writes: dict[bytes, bytes] = {}
+    for kb, old in zip(gbs, values[len(kbs):]):
+        writes[kb] = _SEP.join(m for m in (old.split(_SEP) if old else []) if m != me)
+    hits: list[tuple[str, str, int]] = []
+    admitted: list[str] = []
+    oversized = 0
+    for k, kb, old in zip(keys, kbs, values[:len(kbs)]):
+        members = posting_members(old)
+        if k not in was and len(members) >= cap:
+            oversized += 1  # a full block tells nothing: it neither admits nor answers
+            continue
+        hits.extend((k, eid, part) for eid, part in members if eid != probe)
+        if k not in was:
+            writes[kb] = old + _SEP + me if old else me
+        admitted.append(k)
+    if writes:
+        store.put_many(writes)
+    return Indexed(hits, admitted, oversized)
+
+
 class PostingBuilder:
     """Posting lists accumulated from per-probe rows ``(id, gallery partition, admitted keys)``,
     a piece at a time (a worker rebuilds a partition in chunks between which it yields)."""

@@ -43,14 +43,17 @@ from streams.decide.verdicts import decide_many
 from streams.ingest import Admitted, Source, admit, node_of, resend_identity
 from streams.matching import fusion
 from streams.app.postings import (
+    REKEYS_KEY,
     PartitionedPostings,
-    table_partition_count,
+    index_changes,
     table_partition_items,
 )
 from streams.pipeline import (
     Gather,
+    Indexed,
     index_probe,
     pack_items,
+    reindex_probe,
     route_keys,
     route_refs,
     select_candidates,
@@ -197,12 +200,14 @@ def create_app(settings: Settings) -> faust.App:
 
     def rows_of(partition: int) -> Iterator[tuple[str, int, list[str]]]:
         for key, value in table_partition_items(index_rows, partition):
+            if key == REKEYS_KEY:
+                continue
             row = orjson.loads(value)
             yield key.decode(), int(row["pp"]), row["keys"]
 
     postings = PartitionedPostings(
         s.data_dir / "postings-data", rows_of,
-        lambda partition: table_partition_count(index_rows, partition),
+        lambda partition: index_changes(index_rows, partition),
         on_progress=lambda partition, done, total: progress.report_step(
             app, f"posting lists of index partition {partition}", done, total))
     atexit.register(postings.invalidate)  # flush the lists on a clean stop, to reuse them
@@ -235,7 +240,7 @@ def create_app(settings: Settings) -> faust.App:
                             await handle(out, event, item)
                     keep_gathers(out)
                     await out.flush()
-            run.__doc__ = handle.__doc__
+            run.__doc__, run.__qualname__ = handle.__doc__, handle.__qualname__
             return app.agent(topic, name=name, concurrency=1)(run)
         return wrap
 
@@ -303,8 +308,11 @@ def create_app(settings: Settings) -> faust.App:
             done[key] = b"unusable"
             return
         routed = route_keys(keys_for(e), P)
-        for kp, keys in routed.items():
-            m = {"rid": rid, "probe": e.enrollment_id, "pp": pp, "keys": keys, "n": len(routed)}
+        # A re-evaluation asks every index partition: one that held keys the engine no longer
+        # derives takes the probe out of their lists.
+        for kp in range(P) if again else routed:
+            m = {"rid": rid, "probe": e.enrollment_id, "pp": pp, "keys": routed.get(kp, []),
+                 "n": P if again else len(routed)}
             if again:
                 m["again"] = 1
             out.add(stage["keys"], kp, m)
@@ -327,14 +335,28 @@ def create_app(settings: Settings) -> faust.App:
         part = event.message.partition
         store = await postings.store(part)
         probe = m["probe"].encode()
-        seen = index_rows.get(probe) is not None  # a redelivery: already indexed here
-        result = index_probe(store, m["probe"], m["pp"], m["keys"], already_indexed=seen)
+        row = index_rows.get(probe)
+        if row is not None and m.get("again"):
+            # A re-evaluation: the probe's lists follow the keys this engine derives.
+            old_keys = orjson.loads(row)["keys"]
+            result = reindex_probe(store, m["probe"], m["pp"], m["keys"], old_keys)
+            if result.admitted != old_keys:
+                index_rows[probe] = orjson.dumps({"pp": m["pp"], "keys": result.admitted})
+                rekeys = index_rows.get(REKEYS_KEY)
+                index_rows[REKEYS_KEY] = b"%d" % (int(rekeys or 0) + 1)
+                store.row_applied()
+                log.debug("%s: re-keyed on index partition %d", m["probe"], part)
+        elif row is None and not m["keys"]:
+            result = Indexed([], [], 0)  # a re-evaluation asking a partition with nothing to do
+        else:
+            seen = row is not None  # a redelivery: already indexed here
+            result = index_probe(store, m["probe"], m["pp"], m["keys"], already_indexed=seen)
+            if not seen:
+                index_rows[probe] = orjson.dumps({"pp": m["pp"], "keys": result.admitted})
+                store.row_applied()
         if result.oversized:
             log.debug("%s: %d oversized blocks demoted (neither indexed nor answered)",
                       m["probe"], result.oversized)
-        if not seen:
-            index_rows[probe] = orjson.dumps({"pp": m["pp"], "keys": result.admitted})
-            store.row_applied()
         out.add(stage["candidates"], m["pp"],
                 {**m, "keys": None, "part": part, "cands": tally_hits(result.hits)})
 

@@ -61,8 +61,9 @@ class RocksPostings:
         self._db.put(ROWS_KEY, b"%d" % rows)
 
     def row_applied(self) -> None:
-        """Count one more row whose keys are now in the lists (written after the lists, in the
-        same store, so whatever part of it survives a stop never counts a row it lacks)."""
+        """Count one more row added or re-keyed whose keys are now in the lists (written after
+        the lists, in the same store, so whatever part of it survives a stop never counts a row
+        it lacks)."""
         self.set_rows(self.rows + 1)
 
     def get_many(self, keys: list[bytes]) -> list[bytes | None]:
@@ -138,7 +139,7 @@ class PartitionedPostings:
             shutil.rmtree(path)
         t0 = time.monotonic()
         builder = PostingBuilder()
-        rows = self._rows_of(partition)
+        rows = self._rows_of(partition)  # the current rows: a rebuild has applied every change
         while True:
             chunk = list(itertools.islice(rows, self.CHUNK))
             builder.add(chunk)
@@ -153,7 +154,7 @@ class PartitionedPostings:
         for batch in builder.batches(50_000):
             store.put_many(batch)
             await asyncio.sleep(0)
-        store.set_rows(builder.rows)
+        store.set_rows(expected)
         self._on_progress(partition, builder.rows, builder.rows)
         if builder.rows:
             log.info("index partition %d: %d posting lists rebuilt from %d rows in %.1f s",
@@ -170,7 +171,20 @@ def table_partition_items(table: Any, partition: int) -> Iterable[tuple[bytes, b
         yield key, value
 
 
-def table_partition_count(table: Any, partition: int) -> int:
-    """Number of rows in one partition of a faust RocksDB table."""
+#: A row of ``index-rows`` per partition that counts the rows re-keyed there (a re-evaluation
+#: under changed blocking keys); probe ids never start with a NUL byte.
+REKEYS_KEY = b"\x00rekeys"
+
+
+def index_changes(table: Any, partition: int) -> int:
+    """Rows added plus rows re-keyed in one partition of ``index-rows``: the changes its posting
+    lists must have applied to be current. Both only grow, so lists that lag are told apart from
+    current ones even when a re-key left the number of rows alone."""
     db = table.data._db_for_partition(partition)  # noqa: SLF001
-    return sum(1 for key in db.keys() if not key.startswith(b"__faust"))
+    rows = rekeys = 0
+    for key in db.keys():
+        if key == REKEYS_KEY:
+            rekeys = int(db[key])
+        elif not key.startswith(b"__faust"):
+            rows += 1
+    return rows + rekeys

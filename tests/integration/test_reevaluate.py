@@ -101,3 +101,70 @@ def test_reevaluation_after_an_engine_change_revises_only_what_changed(ns, tmp_p
     assert f"{verdict_moves:,} changed verdict" in done.stdout, done.stdout
     code, report = run_audit(ns)
     assert code == 0, report
+
+
+#: "The old engine" of the re-keying test: it indexes only the NIK (it finds recaptures and NIK
+#: conflicts, no duplicate under a new NIK) and one key of its own per enrollment that the next
+#: engine no longer derives, so the pass must both add keys to the index and take keys out.
+NIK_ONLY_ENGINE = textwrap.dedent("""
+    import streams
+    import streams.blocking.keys as K
+    _keys_for = K.keys_for
+    def keys_for(e):
+        return sorted([k for k in _keys_for(e) if k.startswith("nik:")]
+                      + ["old:" + e.enrollment_id])
+    K.keys_for = keys_for
+    streams.ENGINE = "tunggal nik-only-test-engine"
+""")
+
+
+def test_reevaluation_after_a_blocking_key_change_reindexes_and_finds_what_the_new_keys_find(
+        ns, tmp_path):
+    pop = tmp_path / "pop"
+    simulate(500, 11, pop)
+    lines = _lines(pop)
+    d = tmp_path / "nik-only-engine"
+    d.mkdir()
+    (d / "sitecustomize.py").write_text(NIK_ONLY_ENGINE)
+    nik_only = {"PYTHONPATH": str(d)}
+
+    # the current engine processing the input from scratch: the reference
+    ref = Namespace(bootstrap=ns.bootstrap, workdir=tmp_path / "ref")
+    ref.workdir.mkdir()
+    try:
+        ref.start_worker()
+        ref_records, _ = feed_and_collect(ref, lines, timeout=600)
+    finally:
+        ref.stop_workers()
+    expected = outcomes(ref_records)
+
+    # the old keys decide everything; then the current engine re-evaluates
+    ns.start_worker(extra_env=nik_only)
+    old_records, _ = feed_and_collect(ns, lines, timeout=600)
+    old_outcomes = outcomes(old_records)
+    moving = {eid for eid in expected if expected[eid] != old_outcomes.get(eid)}
+    assert len(moving) >= 10, "the key change must move verdicts, or this test shows nothing"
+    ns.stop_workers()
+    ns.start_worker("w-new")
+    wait_for_group(ns, 1)
+
+    done = tunggal(ns, "replay", "--reevaluate", "--watch", "--settle", "5", "--timeout", "600",
+                   timeout=700)
+    assert done.returncode == 0, done.stdout + done.stderr + ns.worker_logs()
+
+    records = _verdict_records(ns)
+    got = outcomes(records)
+    assert got == expected, outcome_diff(expected, got)
+    assert not revision_violations(records)
+    # the index now holds the new keys only: every probe's latest row names no key of the old
+    # engine's own, and the re-keyed rows were counted (the posting lists' currency check)
+    rows = asyncio.run(_read_to_end(ns.bootstrap, f"{ns.settings.app_id}-index-rows-changelog"))
+    latest = {(r.partition, r.key): r.value for r in rows}
+    rekeys = sum(int(v) for (_p, k), v in latest.items() if k == b"\x00rekeys")
+    probes = {pk: v for pk, v in latest.items() if not pk[1].startswith(b"\x00")}
+    assert any(b'"old:' in r.value for r in rows), "the old engine's keys were never indexed"
+    assert not any(b'"old:' in v for v in probes.values())
+    # each indexed probe lost its "old:" key on one partition at least
+    assert rekeys >= len({k for _p, k in probes})
+    code, report = run_audit(ns)
+    assert code == 0, report

@@ -12,6 +12,7 @@ from streams.pipeline import (
     pack_items,
     posting_members,
     rebuild_postings,
+    reindex_probe,
     route_keys,
     route_refs,
     select_candidates,
@@ -74,6 +75,48 @@ def test_rebuilt_posting_lists_equal_the_ones_indexing_built(probes, cap):
     rebuilt = rebuild_postings(rows.values())
     as_sets = lambda d: {k: sorted(posting_members(v)) for k, v in d.items()}  # noqa: E731
     assert as_sets(rebuilt) == as_sets(live.data)
+
+
+@given(st.lists(st.tuples(st.integers(0, 30), st.integers(0, 3),
+                          st.lists(st.sampled_from([f"k{i}" for i in range(10)]), max_size=6)),
+                max_size=80),
+       st.integers(1, 6))
+def test_rekeyed_probes_leave_the_lists_the_rebuild_from_their_rows_gives(ops, cap):
+    """New probes are indexed, known ones re-keyed (a re-evaluation under changed keys), in any
+    mix: the live lists equal the ones rebuilt from the rows, and every probe sits in exactly
+    the lists of the keys its row names."""
+    live = DictPostings()
+    rows: dict[str, tuple[str, int, list[str]]] = {}
+    for n, part, keys in ops:
+        eid = f"e{n}"
+        keys = sorted(set(keys))
+        if eid in rows:
+            pp = rows[eid][1]
+            result = reindex_probe(live, eid, pp, keys, rows[eid][2], cap=cap)
+            rows[eid] = (eid, pp, result.admitted)
+        else:
+            result = index_probe(live, eid, part, keys, already_indexed=False, cap=cap)
+            rows[eid] = (eid, part, result.admitted)
+        assert all(hit[1] != eid for hit in result.hits)
+    as_sets = lambda d: {k: sorted(posting_members(v)) for k, v in d.items() if v}  # noqa: E731
+    assert as_sets(rebuild_postings(rows.values())) == as_sets(live.data)
+    for eid, pp, admitted in rows.values():
+        holding = {k.decode() for k, v in live.data.items() if (eid, pp) in posting_members(v)}
+        assert holding == set(admitted)
+        assert all(len(posting_members(v)) <= cap for v in live.data.values())
+
+
+def test_rekeying_with_the_same_keys_writes_nothing_and_answers_like_a_redelivery():
+    store = DictPostings()
+    index_probe(store, "a", 0, ["k1", "k2"], already_indexed=False)
+    index_probe(store, "b", 1, ["k2", "k3"], already_indexed=False)
+    before = dict(store.data)
+    again = reindex_probe(store, "b", 1, ["k2", "k3"], ["k2", "k3"])
+    assert store.data == before
+    assert again.hits == index_probe(store, "b", 1, ["k2", "k3"], already_indexed=True).hits
+    moved = reindex_probe(store, "b", 1, ["k1"], ["k2", "k3"])
+    assert moved.admitted == ["k1"] and moved.hits == [("k1", "a", 0)]
+    assert posting_members(store.data[b"k2"]) == [("a", 0)] and not store.data[b"k3"]
 
 
 def test_identifiers_with_colons_and_punctuation_survive_the_posting_encoding():
