@@ -179,6 +179,20 @@ def feed_and_collect(ns: Namespace, lines: list[bytes], *, timeout: float = 600.
     return verdicts, letters
 
 
+def clean_run(bootstrap: str, workdir: Path, lines: list[bytes],
+              extra_env: dict[str, str] | None = None, timeout: float = 600.0) -> list:
+    """The verdict records of ``lines`` processed from scratch by one worker in a namespace of
+    its own (``workdir``): the reference an interrupted or re-evaluated run must equal."""
+    ref = Namespace(bootstrap=bootstrap, workdir=workdir)
+    ref.workdir.mkdir()
+    try:
+        ref.start_worker(extra_env=extra_env)
+        records, _ = feed_and_collect(ref, lines, timeout=timeout)
+    finally:
+        ref.stop_workers()
+    return records
+
+
 def write_lines(path: Path, records: list) -> Path:
     path.write_bytes(b"".join(r.value + b"\n" for r in records))
     return path

@@ -12,6 +12,7 @@ import pytest
 from streams.sim.population import simulate
 from tests.integration.harness import (
     Namespace,
+    clean_run,
     _read_to_end,
     current_verdicts,
     feed_and_collect,
@@ -54,20 +55,31 @@ def _verdict_records(space: Namespace) -> list:
     return asyncio.run(_read_to_end(space.bootstrap, space.settings.topics.verdicts))
 
 
+def _reevaluate_on_new_engine(ns: Namespace, expected: dict, env: dict | None = None
+                              ) -> tuple:
+    """Restart the group's worker on the new engine, run ``replay --reevaluate --watch``, and
+    check the verdicts equal ``expected`` with revisions in order. Returns the command's result
+    and the verdict records."""
+    ns.stop_workers()
+    ns.start_worker("w-new", extra_env=env)
+    wait_for_group(ns, 1)
+    done = tunggal(ns, "replay", "--reevaluate", "--watch", "--settle", "5", "--timeout", "600",
+                   timeout=700)
+    assert done.returncode == 0, done.stdout + done.stderr + ns.worker_logs()
+    records = _verdict_records(ns)
+    got = outcomes(records)
+    assert got == expected, outcome_diff(expected, got)
+    assert not revision_violations(records)
+    return done, records
+
+
 def test_reevaluation_after_an_engine_change_revises_only_what_changed(ns, tmp_path, stricter):
     pop = tmp_path / "pop"
     simulate(300, 7, pop)
     lines = _lines(pop)
 
     # the same input processed from scratch by the new engine: the reference
-    ref = Namespace(bootstrap=ns.bootstrap, workdir=tmp_path / "ref")
-    ref.workdir.mkdir()
-    try:
-        ref.start_worker(extra_env=stricter)
-        ref_records, _ = feed_and_collect(ref, lines, timeout=600)
-    finally:
-        ref.stop_workers()
-    expected = outcomes(ref_records)
+    expected = outcomes(clean_run(ns.bootstrap, tmp_path / "ref", lines, stricter))
 
     # the old engine decides everything, then the workers are restarted with the new one
     ns.start_worker()
@@ -77,18 +89,7 @@ def test_reevaluation_after_an_engine_change_revises_only_what_changed(ns, tmp_p
     moving = {eid for eid in expected if expected[eid] != old_outcomes.get(eid)}
     assert len(moving) >= 10, "the engine change must move verdicts, or this test shows nothing"
     assert len(moving) < len(expected) // 2
-    ns.stop_workers()
-    ns.start_worker("w-new", extra_env=stricter)
-    wait_for_group(ns, 1)
-
-    done = tunggal(ns, "replay", "--reevaluate", "--watch", "--settle", "5", "--timeout", "600",
-                   timeout=700)
-    assert done.returncode == 0, done.stdout + done.stderr + ns.worker_logs()
-
-    records = _verdict_records(ns)
-    got = outcomes(records)
-    assert got == expected, outcome_diff(expected, got)
-    assert not revision_violations(records)
+    done, records = _reevaluate_on_new_engine(ns, expected, stricter)
     before = {(r.partition, r.offset) for r in old_records}
     revised = {r.key.decode() for r in records if (r.partition, r.offset) not in before}
     now = current_verdicts(records)
@@ -129,14 +130,7 @@ def test_reevaluation_after_a_blocking_key_change_reindexes_and_finds_what_the_n
     nik_only = {"PYTHONPATH": str(d)}
 
     # the current engine processing the input from scratch: the reference
-    ref = Namespace(bootstrap=ns.bootstrap, workdir=tmp_path / "ref")
-    ref.workdir.mkdir()
-    try:
-        ref.start_worker()
-        ref_records, _ = feed_and_collect(ref, lines, timeout=600)
-    finally:
-        ref.stop_workers()
-    expected = outcomes(ref_records)
+    expected = outcomes(clean_run(ns.bootstrap, tmp_path / "ref", lines))
 
     # the old keys decide everything; then the current engine re-evaluates
     ns.start_worker(extra_env=nik_only)
@@ -144,18 +138,7 @@ def test_reevaluation_after_a_blocking_key_change_reindexes_and_finds_what_the_n
     old_outcomes = outcomes(old_records)
     moving = {eid for eid in expected if expected[eid] != old_outcomes.get(eid)}
     assert len(moving) >= 10, "the key change must move verdicts, or this test shows nothing"
-    ns.stop_workers()
-    ns.start_worker("w-new")
-    wait_for_group(ns, 1)
-
-    done = tunggal(ns, "replay", "--reevaluate", "--watch", "--settle", "5", "--timeout", "600",
-                   timeout=700)
-    assert done.returncode == 0, done.stdout + done.stderr + ns.worker_logs()
-
-    records = _verdict_records(ns)
-    got = outcomes(records)
-    assert got == expected, outcome_diff(expected, got)
-    assert not revision_violations(records)
+    _reevaluate_on_new_engine(ns, expected)
     # the index now holds the new keys only: every probe's latest row names no key of the old
     # engine's own, and the re-keyed rows were counted (the posting lists' currency check)
     rows = asyncio.run(_read_to_end(ns.bootstrap, f"{ns.settings.app_id}-index-rows-changelog"))

@@ -15,8 +15,8 @@ from streams.cli.ops import consumer_lag
 from streams.cli.replay import rewind
 from streams.sim.population import read_truth, simulate
 from tests.integration.harness import (
-    Namespace,
     _read_to_end,
+    clean_run,
     current_verdicts,
     feed_and_collect,
     outcome_diff,
@@ -114,14 +114,7 @@ def test_a_station_backlog_replayed_from_a_file_revises_only_the_verdicts_it_aff
     rest = [x for x in lines if x not in backlog]
     assert 5 <= len(backlog) < len(lines) // 5
 
-    ref = Namespace(bootstrap=ns.bootstrap, workdir=tmp_path / "ref")
-    ref.workdir.mkdir()
-    try:
-        ref.start_worker()
-        ref_records, _ = feed_and_collect(ref, lines, timeout=600)
-    finally:
-        ref.stop_workers()
-    expected = outcomes(ref_records)
+    expected = outcomes(clean_run(ns.bootstrap, tmp_path / "ref", lines))
 
     s = ns.settings
     ns.start_worker()
