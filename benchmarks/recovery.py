@@ -1,6 +1,7 @@
 """Recovery figures on a real broker: replay of processed input, cold and warm restarts, takeover.
 
     .venv/bin/python benchmarks/recovery.py [--gallery 2000] [--probes 8] [--partitions 4]
+        [--profile] [--profile-seconds 30]
 
 Starts a throwaway local broker on free ports unless TUNGGAL_BROKER is set. One worker loads a
 gallery of ``--gallery`` people, then:
@@ -42,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _broker import throwaway_broker  # noqa: E402
-from pipeline import Verdicts  # noqa: E402
+from pipeline import Verdicts, py_spy_top  # noqa: E402
 
 from streams.app.admin import ensure_topics  # noqa: E402
 from streams.cli.demo import check_workers, expected_outcomes, start_workers, stop_workers  # noqa: E402
@@ -184,8 +185,14 @@ async def run(args: argparse.Namespace, bootstrap: str, work: Path) -> dict:
         # cold restart: killed, so the local state is discarded and recovered from changelogs
         kill(procs[0])
         procs = start_workers(s, 1, work)
+        spy = None
+        if args.profile:  # the restarted worker, from its start: recovery and posting rebuild
+            spy = asyncio.get_running_loop().run_in_executor(
+                None, py_spy_top, procs[0].pid, args.profile_seconds, work / "cold.txt")
         result["cold_restart_s"] = round(await time_to_verdicts(
             s, follower, cold_probe, procs, work, "after cold restart", args.timeout), 1)
+        if spy is not None:
+            result["profile"] = await spy
         log = (work / "worker1.log").read_text(errors="replace")
         assert "did not shut down cleanly" in log, "the cold restart reused local state"
         cold = recovery_seconds(work / "worker1.log", procs[0].pid)
@@ -243,10 +250,15 @@ def main() -> dict:
     ap.add_argument("--settle", type=float, default=45.0,
                     help="seconds the two-worker group runs before the kill (45)")
     ap.add_argument("--timeout", type=float, default=3600.0, help="per phase, seconds")
+    ap.add_argument("--profile", action="store_true",
+                    help="py-spy the worker's cold restart and print where its time went")
+    ap.add_argument("--profile-seconds", type=float, default=30.0)
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="tunggal-recovery-"))
     with throwaway_broker(work) as bootstrap:
         figures = asyncio.run(run(args, bootstrap, work))
+    for line in figures.pop("profile", []):
+        print(line)
     print(f"gallery: {figures['gallery_people']:,} people, {figures['gallery_enrollments']:,} "
           f"enrollments, {figures['partitions']} partitions, loaded in {figures['gallery_load_s']} s")
     for key, label in FIGURES.items():

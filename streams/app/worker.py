@@ -47,8 +47,10 @@ def run_worker(settings: Settings) -> None:
     from streams.app import progress
     from streams.app.admin import ensure_topics
     from streams.app.engine import create_app
+    from streams.app.warmup import warm_up
 
     prepare_data_dir(settings.data_dir)
+    warm_up()  # compile (or load) the numba kernels before the worker holds any partition
     counts = asyncio.run(ensure_topics(settings))
     wrong = {t: n for t, n in counts.items() if n != settings.partitions}
     if wrong:
