@@ -3,6 +3,8 @@ with big-endian bit order, then base64 (base64 is the JSON codec's business, not
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from streams.domain.types import MIN_ANGULAR_COLUMNS, IrisTemplate
@@ -11,7 +13,7 @@ from streams.errors import IrisShapeError
 
 def packed_length(shape: tuple[int, ...]) -> int:
     """Bytes of one packed array of ``shape``."""
-    return (int(np.prod(shape)) + 7) // 8
+    return (math.prod(shape) + 7) // 8  # exact: numpy's int64 product wraps at huge shapes
 
 
 def check_shape(shape: object, path: str = "") -> tuple[int, int, int, int]:
@@ -38,18 +40,19 @@ def unpack(code: bytes, mask: bytes, shape: object, eye: str, path: str = "") ->
     Padding bits of the last byte (when the bit count is not a multiple of 8) must be zero.
     """
     dims = check_shape(shape, path=f"{path}/shape")
-    want = packed_length(dims)
-    nbits = int(np.prod(dims))
+    nbits = math.prod(dims)
+    want = (nbits + 7) // 8
+    padding = want * 8 - nbits  # the low bits of the last byte
     arrays = []
     for name, data in (("code", code), ("mask", mask)):
         if len(data) != want:
             raise IrisShapeError(
                 f"iris {name} has {len(data)} bytes; shape {list(dims)} needs {want}",
                 path=f"{path}/{name}")
-        bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8), bitorder="big")
-        if bits[nbits:].any():
+        if padding and data[-1] & ((1 << padding) - 1):
             raise IrisShapeError(f"iris {name} has non-zero padding bits", path=f"{path}/{name}")
-        arr = bits[:nbits].astype(bool).reshape(dims)
+        bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8), count=nbits, bitorder="big")
+        arr = bits.view(np.bool_).reshape(dims)  # 0/1 bytes: valid booleans, no copy
         arr.setflags(write=False)
         arrays.append(arr)
     if eye not in ("R", "L"):
