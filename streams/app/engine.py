@@ -79,6 +79,10 @@ TRANSIENT_CHANGELOG_CONFIGS = {"segment.ms": str(60_000), "min.cleanable.dirty.r
                                "delete.retention.ms": str(600_000)}
 
 
+#: Nodes of requests in flight kept between the start and the end of their matching.
+NODE_CACHE = 50_000
+
+
 def now_rfc3339() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
@@ -120,6 +124,8 @@ class Outbox:
         self._items: dict[tuple[Any, int], list[bytes]] = {}
         #: fan-out states touched in this step: key -> [Gather, stored in `pending`, last event]
         self.gathers: dict[bytes, list] = {}
+        #: probes compared in this step, whose rotated iris codes are dropped when it ends
+        self.probes: dict[str, fusion.Prepared] = {}
 
     def add(self, topic: Any, partition: int, item: dict) -> None:
         self._items.setdefault((topic, partition), []).append(orjson.dumps(item))
@@ -197,6 +203,9 @@ def create_app(settings: Settings) -> faust.App:
     graph = TableGraph(table("nodes", 1), table("edges", 1), table("niks", 1))
     current = table("verdict-state", changelog_topic=verdicts)  # id -> current verdict
     prepared = _Prepared(s.prepared_cache)
+    # The resolver's node of each request in flight, from start_matching to finish (an id's
+    # stored event never changes, so neither does its node; a miss decodes the stored event).
+    nodes: OrderedDict[str, g.Node] = OrderedDict()
 
     def rows_of(partition: int) -> Iterator[tuple[str, int, list[str]]]:
         for key, value in table_partition_items(index_rows, partition):
@@ -239,6 +248,10 @@ def create_app(settings: Settings) -> faust.App:
                         for item in unpack_items(orjson.loads(event.value)):
                             await handle(out, event, item)
                     keep_gathers(out)
+                    for probe in out.probes.values():
+                        # its rotated iris codes (~260 KB) are rarely needed after this step;
+                        # within it, a probe's requests to several partitions share them
+                        probe.release_probe()
                     await out.flush()
             run.__doc__, run.__qualname__ = handle.__doc__, handle.__qualname__
             return app.agent(topic, name=name, concurrency=1)(run)
@@ -303,6 +316,9 @@ def create_app(settings: Settings) -> faust.App:
         straight to the resolver). ``again``: a re-evaluation of an enrollment already decided."""
         key = e.enrollment_id.encode()
         node = node_of(e)
+        nodes[e.enrollment_id] = node
+        if len(nodes) > NODE_CACHE:
+            nodes.popitem(last=False)
         if not node.usable:
             to_resolver(out, node, [], [] if again else None)
             done[key] = b"unusable"
@@ -388,9 +404,11 @@ def create_app(settings: Settings) -> faust.App:
 
     def finish(out: Outbox, probe: str, rid: str, edges: list,
                compared: list[str] | None = None) -> None:
-        stored = gallery.get(probe.encode())
-        e = decode_enrollment(parse_json(stored[32:]), admitted=True)
-        to_resolver(out, node_of(e), edges, compared)
+        node = nodes.pop(probe, None)
+        if node is None:  # started before a restart or a rebalance: from the stored event
+            stored = gallery.get(probe.encode())
+            node = node_of(decode_enrollment(parse_json(stored[32:]), admitted=True))
+        to_resolver(out, node, edges, compared)
         done[probe.encode()] = rid.encode()
         for what in ("cand", "score"):  # the request's fan-out states are no longer needed
             pkey = f"{probe}\0{rid}\0{what}".encode()
@@ -423,7 +441,7 @@ def create_app(settings: Settings) -> faust.App:
         edges = [[eid, edge.to_dict() if edge is not None else None]
                  for eid, edge in zip(ids, fusion.compare(probe, cands))
                  if edge is not None or m.get("again")]
-        probe.release_probe()  # its rotated iris codes (~260 KB) are rarely needed again
+        out.probes[m["probe"]] = probe
         out.add(stage["scores"], m["pp"],
                 {"rid": m["rid"], "probe": m["probe"], "n": m["n"], "edges": edges,
                  "again": m.get("again"), "part": event.message.partition})
