@@ -9,7 +9,10 @@ docs/finger.md for the choice and the measured figures):
    ``MU_PSI`` (MCC-SB, the binarised form). Cells outside the convex hull of the minutiae
    (enlarged by ``OMEGA``) are invalid, so borders and partial prints do not look empty.
    Cylinders are translation and rotation invariant; minutiae with too few valid cells or
-   neighbours are dropped. Bits are packed into uint64 words for popcount.
+   neighbours are dropped. Bits are packed into uint64 words for popcount. ``prepare`` runs one
+   compiled pass (``_index``) that skips work the result cannot depend on (dropped cylinders,
+   cells out of a neighbour's reach, hull edges too far to matter; see its docstring) and gives
+   the same arrays, bit for bit, as ``prepare_reference``, the plain form it is tested against.
 2. ``score``: local similarity of every minutia pair (directions within ``DELTA_THETA``, enough
    jointly valid cells) is ``1 - |a xor b| / (|a| + |b|)`` in Euclidean norms over the jointly
    valid cells; pairs are taken greedily one-to-one by local similarity (ties broken by a
@@ -72,6 +75,8 @@ DELTA_S = 2.0 * RADIUS / NS
 DELTA_D = 2.0 * math.pi / ND
 CELL_BITS = NS * NS * ND
 WORDS = (CELL_BITS + 63) // 64
+#: The ND bits of one cell, set.
+CELL_ONES = (1 << ND) - 1
 #: Cells of the grid whose centre lies within RADIUS (the cylinder proper).
 CELLS_IN_RADIUS = sum(
     1
@@ -80,6 +85,9 @@ CELLS_IN_RADIUS = sum(
     if ((a + 0.5 - NS / 2) * DELTA_S) ** 2 + ((b + 0.5 - NS / 2) * DELTA_S) ** 2 <= RADIUS**2
 )
 MIN_ME_BITS = int(math.ceil(MIN_ME * CELLS_IN_RADIUS * ND))
+#: A square above OMEGA**2 has its root above OMEGA (true of 50.0; not of every float): a point is
+#: then within OMEGA of the hull exactly when some edge's squared distance is <= OMEGA**2.
+_SQRT_KEEPS_OMEGA = math.sqrt(math.nextafter(OMEGA * OMEGA, math.inf)) > OMEGA
 
 # --- Operating points: single-finger score thresholds (see docs/finger.md) ---------------------
 #: Score at or above which the single-finger false-match rate, measured by
@@ -314,11 +322,286 @@ def _cylinders(x, y, th, hull, bits, mask, keep):
                         bits[i, idx >> 6] |= np.uint64(1) << np.uint64(idx & 63)
         keep[i] = valid >= MIN_VC * in_radius and m >= MIN_M
 
+@njit(cache=True)
+def _hull(x, y):
+    """``convex_hull`` compiled: the same points in the same order, as an (h, 2) float64 array.
+
+    The points are sorted (x, then y; insertion sort, stable, so of equal points the first one
+    given is kept, as ``set`` keeps it) and deduplicated, then Andrew's monotone chain runs with
+    the same cross-product expression and the same pop rule, so each hull vertex is the same
+    float.
+    """
+    n = x.shape[0]
+    order = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        j = i
+        while j > 0 and (x[order[j - 1]] > x[i] or (x[order[j - 1]] == x[i] and y[order[j - 1]] > y[i])):
+            order[j] = order[j - 1]
+            j -= 1
+        order[j] = i
+    px = np.empty(n)
+    py = np.empty(n)
+    k = 0
+    for r in range(n):
+        i = order[r]
+        if k and x[i] == px[k - 1] and y[i] == py[k - 1]:
+            continue
+        px[k] = x[i]
+        py[k] = y[i]
+        k += 1
+    if k <= 2:
+        out = np.empty((k, 2))
+        for r in range(k):
+            out[r, 0], out[r, 1] = px[r], py[r]
+        return out
+    # lower chain over the sorted points, upper chain over them reversed; each drops its last point
+    chain = np.empty(2 * k, dtype=np.int64)
+    h = 0
+    for half in range(2):
+        start = h
+        for r in range(k):
+            p = r if half == 0 else k - 1 - r
+            while h - start >= 2:
+                o1, o2 = chain[h - 1], chain[h - 2]
+                cross = (px[o1] - px[o2]) * (py[p] - py[o2]) - (py[o1] - py[o2]) * (px[p] - px[o2])
+                if not cross <= 0.0:  # as ``half``: pop while the turn is not counter-clockwise
+                    break
+                h -= 1
+            chain[h] = p
+            h += 1
+        h -= 1
+    out = np.empty((h, 2))
+    for r in range(h):
+        out[r, 0], out[r, 1] = px[chain[r]], py[chain[r]]
+    return out
+
+
+@njit(cache=True)
+def _near_hull(px, py, xc, yc, hx, hy, ex, ey, ll, slack, near):
+    """Set ``near[q] = not _far_from_hull(px[q], py[q], hull, OMEGA)`` for the cells of the
+    cylinder centred at ``(xc, yc)``; return how many are near.
+
+    ``hx, hy`` are the hull's vertices, ``ex, ey`` its edge vectors and ``ll`` their squared
+    lengths, each the same float that ``_inside_hull`` and ``_edge_distance2`` compute on every
+    call (that per-call ``% h`` and reloading were a large part of the cylinders' cost). Two
+    exact shortcuts, each with a ``slack`` (1e-9 of the coordinate scale) far above the rounding
+    of the expressions compared:
+
+    * inside test: a cell is within RADIUS of the centre, so an edge whose line lies farther than
+      RADIUS + slack inside of the centre has a positive cross product at every cell and cannot
+      make one outside; the test runs over the other edges (most cylinders: two or three of
+      about eleven; none when the cylinder lies well inside the hull);
+    * outside: the reference answers "some edge's squared distance <= OMEGA**2" (if none is, the
+      root of their least is > OMEGA too: ``_SQRT_KEEPS_OMEGA``). An edge whose line is farther
+      than OMEGA + slack cannot be such an edge, so the distance, with its division, is
+      computed only for the others.
+    """
+    h = hx.shape[0]
+    limit2 = OMEGA * OMEGA
+    wide = OMEGA + slack
+    deep = RADIUS + slack
+    active = np.empty(h, dtype=np.int64)
+    na = 0
+    for e in range(h):
+        cross = ex[e] * (yc - hy[e]) - ey[e] * (xc - hx[e])
+        if not (cross > 0.0 and cross * cross > deep * deep * ll[e]):
+            active[na] = e
+            na += 1
+    count = 0
+    for q in range(px.shape[0]):
+        x, y = px[q], py[q]
+        near[q] = False
+        if h == 0:
+            continue
+        if h >= 3:
+            outside = False
+            for r in range(na):
+                e = active[r]
+                outside |= ex[e] * (y - hy[e]) - ey[e] * (x - hx[e]) < 0.0
+            if not outside:
+                near[q] = True
+                count += 1
+                continue
+        best = 1e36
+        for e in range(h):
+            if _SQRT_KEEPS_OMEGA and h >= 3:
+                cross = ex[e] * (y - hy[e]) - ey[e] * (x - hx[e])
+                if cross * cross > wide * wide * ll[e]:
+                    continue  # its line, so the edge, is beyond OMEGA
+            t = 0.0 if ll[e] == 0.0 else max(0.0, min(1.0, ((x - hx[e]) * ex[e] + (y - hy[e]) * ey[e]) / ll[e]))
+            dx, dy = x - (hx[e] + t * ex[e]), y - (hy[e] + t * ey[e])
+            d2 = dx * dx + dy * dy
+            if d2 <= limit2:
+                near[q] = True
+                break
+            best = min(best, d2)
+        if not near[q] and not math.sqrt(best) > OMEGA:
+            near[q] = True
+        count += near[q]
+    return count
+
+
+@njit(cache=True)
+def _index(x, y, th):
+    """The kept cylinders of one view: ``(bits, mask, x, y, theta)``, rows in minutia order.
+
+    The same cells, sums and decisions as ``_cylinders`` followed by the ``keep`` selection
+    (``prepare_reference``), done for a fraction of the work:
+
+    * the hull is built here (``_hull``) and its edges are computed once, not per cell test;
+    * the 208 in-radius cell offsets are listed once, not found per cylinder;
+    * a cylinder with fewer than MIN_M neighbours, or too few valid cells, is dropped before any
+      cell value is summed (its cells were computed and thrown away);
+    * a neighbour visits only the cells whose centres may lie within reach: the bounding rows and
+      columns of its reach disc in the cylinder's frame, then a squared-distance test in that
+      frame, both widened by ``slack`` (1e-9 of the coordinate scale, orders of magnitude above
+      the rounding between the frames), so every cell the reference adds to is visited; the
+      distance used, its test and the added term are the reference's own expressions;
+    * a neighbour's direction weights are computed when it first reaches a valid cell;
+    * bits are packed six (one cell) at a time.
+
+    Each cell adds the same terms in the same (neighbour index) order as the reference, so every
+    sum, and every bit, is the same.
+    """
+    n = x.shape[0]
+    hull = _hull(x, y)
+    h = hull.shape[0]
+    hx = np.empty(h)
+    hy = np.empty(h)
+    ex = np.empty(h)
+    ey = np.empty(h)
+    ll = np.empty(h)
+    for e in range(h):
+        hx[e], hy[e] = hull[e, 0], hull[e, 1]
+        ex[e], ey[e] = hull[(e + 1) % h, 0] - hx[e], hull[(e + 1) % h, 1] - hy[e]
+        ll[e] = ex[e] * ex[e] + ey[e] * ey[e]
+    cell_a = np.empty(NS * NS, dtype=np.int64)
+    cell_b = np.empty(NS * NS, dtype=np.int64)
+    cell_i = np.empty(NS * NS)
+    cell_j = np.empty(NS * NS)
+    in_radius = 0
+    for a in range(NS):
+        for b in range(NS):
+            oi = (a + 0.5 - NS / 2.0) * DELTA_S
+            oj = (b + 0.5 - NS / 2.0) * DELTA_S
+            if oi * oi + oj * oj > RADIUS * RADIUS:
+                continue
+            cell_a[in_radius], cell_b[in_radius] = a, b
+            cell_i[in_radius], cell_j[in_radius] = oi, oj
+            in_radius += 1
+    gs_norm = 1.0 / (SIGMA_S * math.sqrt(2.0 * math.pi))
+    reach = 3.0 * SIGMA_S
+    scale = RADIUS
+    for t in range(n):
+        scale = max(scale, abs(x[t]), abs(y[t]))
+    slack = 1e-9 * scale
+    wide = reach + slack
+    qx = np.empty(in_radius)
+    qy = np.empty(in_radius)
+    ok = np.empty(in_radius, dtype=np.bool_)
+    near = np.empty(n, dtype=np.int64)
+    gd = np.empty(ND)
+    cx = np.empty((NS, NS))
+    cy = np.empty((NS, NS))
+    usable = np.zeros((NS, NS), dtype=np.bool_)
+    acc = np.empty((NS, NS, ND))
+    bits = np.zeros((n, WORDS), dtype=np.uint64)
+    mask = np.zeros((n, WORDS), dtype=np.uint64)
+    kx = np.empty(n)
+    ky = np.empty(n)
+    kt = np.empty(n)
+    one = np.uint64(1)
+    nk = 0
+    for i in range(n):
+        m = 0
+        for t in range(n):
+            if t != i and math.sqrt((x[t] - x[i]) ** 2 + (y[t] - y[i]) ** 2) <= RADIUS + reach:
+                near[m] = t
+                m += 1
+        if m < MIN_M:
+            continue
+        c, s = math.cos(th[i]), math.sin(th[i])
+        for q in range(in_radius):
+            qx[q] = x[i] + c * cell_i[q] - s * cell_j[q]
+            qy[q] = y[i] + s * cell_i[q] + c * cell_j[q]
+        valid = _near_hull(qx, qy, x[i], y[i], hx, hy, ex, ey, ll, slack, ok)
+        for q in range(in_radius):
+            a, b = cell_a[q], cell_b[q]
+            usable[a, b] = ok[q]
+            if ok[q]:
+                cx[a, b] = qx[q]
+                cy[a, b] = qy[q]
+                for k in range(ND):
+                    acc[a, b, k] = 0.0
+        if not valid >= MIN_VC * in_radius:
+            continue
+        for r in range(m):
+            t = near[r]
+            u = c * (x[t] - x[i]) + s * (y[t] - y[i])
+            v = -s * (x[t] - x[i]) + c * (y[t] - y[i])
+            a_lo = max(0, math.ceil((u - wide) / DELTA_S + (NS - 1) / 2.0))
+            a_hi = min(NS - 1, math.floor((u + wide) / DELTA_S + (NS - 1) / 2.0))
+            b_lo = max(0, math.ceil((v - wide) / DELTA_S + (NS - 1) / 2.0))
+            b_hi = min(NS - 1, math.floor((v + wide) / DELTA_S + (NS - 1) / 2.0))
+            weighed = False
+            for a in range(a_lo, a_hi + 1):
+                du = (a + 0.5 - NS / 2.0) * DELTA_S - u
+                for b in range(b_lo, b_hi + 1):
+                    dv = (b + 0.5 - NS / 2.0) * DELTA_S - v
+                    if du * du + dv * dv > wide * wide or not usable[a, b]:
+                        continue
+                    dx, dy = x[t] - cx[a, b], y[t] - cy[a, b]
+                    d = math.sqrt(dx * dx + dy * dy)
+                    if d > reach:
+                        continue
+                    if not weighed:
+                        for k in range(ND):
+                            gd[k] = _direction_weight(_dphi(th[i], th[t]), k)
+                        weighed = True
+                    gs = gs_norm * math.exp(-d * d / (2.0 * SIGMA_S * SIGMA_S))
+                    for k in range(ND):
+                        acc[a, b, k] += gs * gd[k]
+        for q in range(in_radius):
+            a, b = cell_a[q], cell_b[q]
+            if not usable[a, b]:
+                continue
+            pattern = np.uint64(0)
+            for k in range(ND):
+                if acc[a, b, k] > MU_PSI:
+                    pattern |= one << np.uint64(k)
+            base = (a * NS + b) * ND
+            w, off = base >> 6, np.uint64(base & 63)
+            mask[nk, w] |= np.uint64(CELL_ONES) << off
+            bits[nk, w] |= pattern << off
+            if base % 64 > 64 - ND:  # the cell straddles two words
+                mask[nk, w + 1] |= np.uint64(CELL_ONES) >> (np.uint64(64) - off)
+                bits[nk, w + 1] |= pattern >> (np.uint64(64) - off)
+        kx[nk], ky[nk], kt[nk] = x[i], y[i], th[i]
+        nk += 1
+    return bits[:nk].copy(), mask[:nk].copy(), kx[:nk].copy(), ky[:nk].copy(), kt[:nk].copy()
+
 
 def prepare(view: FingerView) -> FingerFeatures:
-    """Index one finger view for matching (done once per probe and once per gallery entry)."""
+    """Index one finger view for matching (done once per probe and once per gallery entry).
+
+    One compiled call (``_index``) builds the hull, the cylinders and the kept rows; the angle
+    wrap and the tie-break key stay numpy expressions, as in ``prepare_reference``, so every
+    returned array is equal to the reference's, bit for bit.
+    """
     x = view.x.astype(np.float64)
     y = -view.y.astype(np.float64)  # math frame: y up, so ISO angles are ordinary angles
+    th = np.mod(view.angle.astype(np.float64), 2.0 * math.pi)
+    bits, mask, x, y, th = _index(x, y, th)
+    tie = np.hypot(x - x.mean(), y - y.mean()) if x.size else x
+    return FingerFeatures(view.position, bits, mask, x, y, th, tie, int(view.quality))
+
+
+def prepare_reference(view: FingerView) -> FingerFeatures:
+    """``prepare`` as first written (``convex_hull`` in Python, ``_cylinders`` over every
+    minutia, then the kept rows selected): the definition ``prepare`` is tested against, and the
+    "before" of benchmarks/finger_prepare.py."""
+    x = view.x.astype(np.float64)
+    y = -view.y.astype(np.float64)
     th = np.mod(view.angle.astype(np.float64), 2.0 * math.pi)
     n = x.shape[0]
     bits = np.zeros((n, WORDS), dtype=np.uint64)
@@ -533,7 +816,14 @@ def fuse_scores(per_position: Mapping[int, float]) -> FusedFingerScore:
     return FusedFingerScore(float(1.0 / (1.0 + math.exp(-llr))), llr, len(items), items)
 
 
+def _same_position_score(a: FingerFeatures, b: FingerFeatures) -> float:
+    """``score(a, b)`` for two fingers of one position: the compiled pair score called directly,
+    without packing ``b`` into a one-candidate block (the packing cost about a fifth of a fused
+    pair's time); the same kernel on the same arrays, so the same float."""
+    return float(_score_pair(a.bits, a.mask, a.x, a.y, a.theta, a.tie, b.bits, b.mask, b.x, b.y, b.theta, b.tie))
+
+
 def fuse_enrollments(a: Sequence[FingerFeatures], b: Sequence[FingerFeatures]) -> FusedFingerScore:
     """Compare the finger positions both enrollments have (position by position) and fuse."""
     bmap = {f.position: f for f in b}
-    return fuse_scores({f.position: score(f, bmap[f.position]) for f in a if f.position in bmap})
+    return fuse_scores({f.position: _same_position_score(f, bmap[f.position]) for f in a if f.position in bmap})
