@@ -20,6 +20,7 @@ the verdict writer emits nothing new.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import logging
 import weakref
@@ -43,7 +44,6 @@ from streams.decide.verdicts import decide_many
 from streams.ingest import Admitted, Source, admit, node_of, resend_identity
 from streams.matching import fusion
 from streams.app.postings import (
-    REKEYS_KEY,
     PartitionedPostings,
     index_changes,
     table_partition_items,
@@ -111,24 +111,44 @@ class _Prepared:
 def bind(event: Any) -> None:
     """Make ``event`` the one the tables act for. faust picks a table's RocksDB partition and
     changelog partition from the current event, which it sets per event in ``stream.events()``
-    but not for the events of a ``take_events`` step; an agent step names each event before it
+    but not for the events of a step (``noack_take``); a step names each event before it
     touches the tables for it."""
     _current_event.set(weakref.ref(event))
 
 
+#: Probes whose rotated iris codes (~260 KB each) a compare step keeps for reuse at most.
+STEP_PROBES = 64
+
+
 class Outbox:
     """The stage records of one agent step: items gathered per (topic, partition), sent at the
-    end of the step as one record per partition (:func:`streams.pipeline.pack_items`)."""
+    end of the step as one record per partition (:func:`streams.pipeline.pack_items`); and the
+    table writes that must follow them (``done`` marks, ``pending`` deletes), applied after."""
 
     def __init__(self) -> None:
         self._items: dict[tuple[Any, int], list[bytes]] = {}
         #: fan-out states touched in this step: key -> [Gather, stored in `pending`, last event]
         self.gathers: dict[bytes, list] = {}
-        #: probes compared in this step, whose rotated iris codes are dropped when it ends
+        #: probes compared in this step, sharing their rotated iris codes
         self.probes: dict[str, fusion.Prepared] = {}
+        #: ``done`` marks of this step (key -> value, event), written once its output is sent
+        self.done: dict[bytes, tuple[bytes, Any]] = {}
+        #: ``pending`` rows to delete (key, event) once its output is sent
+        self.drops: list[tuple[bytes, Any]] = []
 
     def add(self, topic: Any, partition: int, item: dict) -> None:
         self._items.setdefault((topic, partition), []).append(orjson.dumps(item))
+
+    def hold_probe(self, eid: str, probe: fusion.Prepared) -> None:
+        if eid not in self.probes and len(self.probes) >= STEP_PROBES:
+            self.release_probes()
+        self.probes[eid] = probe
+
+    def release_probes(self) -> None:
+        """Drop the held probes' rotated iris codes: rarely needed after this step."""
+        for probe in self.probes.values():
+            probe.release_probe()
+        self.probes.clear()
 
     async def flush(self) -> None:
         for (topic, partition), items in self._items.items():
@@ -209,8 +229,6 @@ def create_app(settings: Settings) -> faust.App:
 
     def rows_of(partition: int) -> Iterator[tuple[str, int, list[str]]]:
         for key, value in table_partition_items(index_rows, partition):
-            if key == REKEYS_KEY:
-                continue
             row = orjson.loads(value)
             yield key.decode(), int(row["pp"]), row["keys"]
 
@@ -229,33 +247,67 @@ def create_app(settings: Settings) -> faust.App:
         raw = gallery.get(eid.encode())
         return raw[:32].decode("ascii") if raw else None
 
-    def steps(stream: Any) -> Any:
+    def still_ours(event: Any) -> bool:
+        """Whether ``event`` still belongs to this worker's assignment. faust drops a record of an
+        older consumer generation, or one taken while its flow is stopped (a rebalance, table
+        recovery), when it leaves the stream queue, and seeks the partition to its committed
+        offset afterwards; a step's buffer was filled before, so it is checked again here."""
+        return (app.flow_control.is_active()
+                and event.message.generation_id == app.consumer_generation_id)
+
+    async def run_steps(stream: Any, handle: Any, end: Any = None) -> None:
         """The stream in agent steps: every event already waiting, up to ``batch_size``
         (waiting at most ``batch_wait`` s for more). Under a backlog a step holds many events
-        and its output is one record per target partition; caught up, a step is one event."""
-        return stream.take_events(s.batch_size, s.batch_wait)
+        and its output is one record per target partition; caught up, a step is one event.
+
+        ``handle(out, event)`` runs for each event still ours (:func:`still_ours`), its table
+        work bound to that event's partition; ``end(out)`` once all ran. Then the output is
+        sent, the writes that must follow it are applied, and only then are the events acked:
+        a step cut short (a crash, a stop) acks nothing, so its input is read again."""
+        async for events in stream.noack_take(s.batch_size, s.batch_wait):
+            out = Outbox()
+            handled = []
+            for event in events:
+                if not still_ours(event):
+                    continue
+                bind(event)
+                await handle(out, event)
+                handled.append(event)
+                await asyncio.sleep(0)  # a long step still lets commits and timers run
+            if end is not None:
+                end(out)
+            keep_gathers(out)
+            out.release_probes()
+            await out.flush()
+            for key, (value, event) in out.done.items():
+                bind(event)
+                done[key] = value
+            for key, event in out.drops:
+                bind(event)
+                if pending.get(key) is not None:
+                    del pending[key]
+            for event in handled:
+                if still_ours(event):
+                    await stream.ack(event)
 
     def item_agent(topic: Any, name: str) -> Any:
         """An agent that runs the decorated ``handle(out, event, item)`` for every item of every
-        stage record of a step (its table work bound to that record's partition), then sends
-        the step's output."""
+        stage record of a step (:func:`run_steps`)."""
         def wrap(handle: Any) -> Any:
+            async def each(out: Outbox, event: Any) -> None:
+                for item in unpack_items(orjson.loads(event.value)):
+                    await handle(out, event, item)
+
             async def run(stream: Any) -> None:
-                async for events in steps(stream):
-                    out = Outbox()
-                    for event in events:
-                        bind(event)
-                        for item in unpack_items(orjson.loads(event.value)):
-                            await handle(out, event, item)
-                    keep_gathers(out)
-                    for probe in out.probes.values():
-                        # its rotated iris codes (~260 KB) are rarely needed after this step;
-                        # within it, a probe's requests to several partitions share them
-                        probe.release_probe()
-                    await out.flush()
+                await run_steps(stream, each)
             run.__doc__, run.__qualname__ = handle.__doc__, handle.__qualname__
             return app.agent(topic, name=name, concurrency=1)(run)
         return wrap
+
+    def is_done(out: Outbox, key: bytes) -> bytes | None:
+        """The request id that finished ``key``'s matching, counting this step's marks."""
+        staged = out.done.get(key)
+        return staged[0] if staged is not None else done.get(key)
 
     def to_resolver(out: Outbox, node: g.Node, edges: list,
                     compared: list[str] | None = None) -> None:
@@ -273,16 +325,11 @@ def create_app(settings: Settings) -> faust.App:
 
     @app.agent(enrollments, name="ingest", concurrency=1)
     async def ingest(stream: Any) -> None:
-        async for events in steps(stream):
-            out = Outbox()
-            for event in events:
-                bind(event)
-                await ingest_one(event, out)
-            await out.flush()
+        await run_steps(stream, ingest_one)
 
-    async def ingest_one(event: Any, out: Outbox) -> None:
+    async def ingest_one(out: Outbox, event: Any) -> None:
         msg = event.message
-        if event.key is not None and done.get(event.key) is not None:
+        if event.key is not None and is_done(out, event.key) is not None:
             # A replayed capture already fully processed: nothing can change. The stored bytes
             # are the record as received, so a byte-identical replay (a re-read topic) costs one
             # comparison; a re-serialised one costs a parse and a digest.
@@ -305,13 +352,13 @@ def create_app(settings: Settings) -> faust.App:
             return
         e = outcome.enrollment
         key = e.enrollment_id.encode()
-        if outcome.resend and done.get(key) is not None:
+        if outcome.resend and is_done(out, key) is not None:
             return  # the same capture, already fully processed: nothing can change
         # Re-set even on a re-send, so a crash before the changelog flush is repaired.
         gallery[key] = e.digest.encode("ascii") + outcome.raw
-        start_matching(out, e, msg.partition, f"{msg.partition}:{msg.offset}", again=False)
+        start_matching(out, event, e, f"{msg.partition}:{msg.offset}", again=False)
 
-    def start_matching(out: Outbox, e: Any, pp: int, rid: str, *, again: bool) -> None:
+    def start_matching(out: Outbox, event: Any, e: Any, rid: str, *, again: bool) -> None:
         """Send a stored enrollment's blocking keys to the index partitions (or an unusable one
         straight to the resolver). ``again``: a re-evaluation of an enrollment already decided."""
         key = e.enrollment_id.encode()
@@ -321,13 +368,14 @@ def create_app(settings: Settings) -> faust.App:
             nodes.popitem(last=False)
         if not node.usable:
             to_resolver(out, node, [], [] if again else None)
-            done[key] = b"unusable"
+            out.done[key] = (b"unusable", event)
             return
         routed = route_keys(keys_for(e), P)
         # A re-evaluation asks every index partition: one that held keys the engine no longer
         # derives takes the probe out of their lists.
         for kp in range(P) if again else routed:
-            m = {"rid": rid, "probe": e.enrollment_id, "pp": pp, "keys": routed.get(kp, []),
+            m = {"rid": rid, "probe": e.enrollment_id, "pp": event.message.partition,
+                 "keys": routed.get(kp, []),
                  "n": P if again else len(routed)}
             if again:
                 m["again"] = 1
@@ -341,10 +389,10 @@ def create_app(settings: Settings) -> faust.App:
         key = m["id"].encode()
         rid = f"{m['pass']}:{event.message.partition}:{event.message.offset}"
         stored = gallery.get(key)
-        if stored is None or done.get(key) in (None, rid.encode()):
+        if stored is None or is_done(out, key) in (None, rid.encode()):
             return  # never stored (dead-lettered), still in flight, or done in this pass
         e = decode_enrollment(parse_json(stored[32:]), admitted=True)
-        start_matching(out, e, event.message.partition, rid, again=True)
+        start_matching(out, event, e, rid, again=True)
 
     @item_agent(stage["keys"], "index")
     async def index_keys(out: Outbox, event: Any, m: dict) -> None:
@@ -357,9 +405,10 @@ def create_app(settings: Settings) -> faust.App:
             old_keys = orjson.loads(row)["keys"]
             result = reindex_probe(store, m["probe"], m["pp"], m["keys"], old_keys)
             if result.admitted != old_keys:
-                index_rows[probe] = orjson.dumps({"pp": m["pp"], "keys": result.admitted})
-                rekeys = index_rows.get(REKEYS_KEY)
-                index_rows[REKEYS_KEY] = b"%d" % (int(rekeys or 0) + 1)
+                # "v" counts the row's re-keyings, so the rows' changes add up to what the
+                # posting lists must have applied (postings.index_changes), in one record
+                v = int(orjson.loads(row).get("v", 0)) + 1
+                index_rows[probe] = orjson.dumps({"pp": m["pp"], "keys": result.admitted, "v": v})
                 store.row_applied()
                 log.debug("%s: re-keyed on index partition %d", m["probe"], part)
         elif row is None and not m["keys"]:
@@ -380,7 +429,7 @@ def create_app(settings: Settings) -> faust.App:
         """Add one reply to its fan-out; the merged replies once all arrived, else None. The
         state lives in the step until it ends (:func:`keep_gathers`): replies that complete a
         fan-out within one step never touch the ``pending`` table."""
-        if done.get(m["probe"].encode()) == m["rid"].encode():
+        if is_done(out, m["probe"].encode()) == m["rid"].encode():
             return None  # a redelivered reply of a request that already finished
         pkey = f"{m['probe']}\0{m['rid']}\0{what}".encode()
         staged = out.gathers.get(pkey)
@@ -397,24 +446,26 @@ def create_app(settings: Settings) -> faust.App:
         kept even once complete, until finish(): a replayed reply (a crash after that state
         reached the changelog, before the sends it triggered did) completes it again."""
         for pkey, (state, stored, event) in out.gathers.items():
-            if stored or not state.complete:
+            if (stored or not state.complete) and still_ours(event):
                 bind(event)  # the partition of the probe, where its replies arrive
                 pending[pkey] = orjson.dumps(state.to_dict())
         out.gathers.clear()
 
-    def finish(out: Outbox, probe: str, rid: str, edges: list,
+    def finish(out: Outbox, event: Any, probe: str, rid: str, edges: list,
                compared: list[str] | None = None) -> None:
+        """The probe's node and edges to the resolver; once they are sent, its request is marked
+        done and its fan-out states are deleted (not before: a crash in between must leave the
+        request to be finished again, not marked done without its evidence sent)."""
         node = nodes.pop(probe, None)
         if node is None:  # started before a restart or a rebalance: from the stored event
             stored = gallery.get(probe.encode())
             node = node_of(decode_enrollment(parse_json(stored[32:]), admitted=True))
         to_resolver(out, node, edges, compared)
-        done[probe.encode()] = rid.encode()
+        out.done[probe.encode()] = (rid.encode(), event)
         for what in ("cand", "score"):  # the request's fan-out states are no longer needed
             pkey = f"{probe}\0{rid}\0{what}".encode()
             out.gathers.pop(pkey, None)
-            if pending.get(pkey) is not None:
-                del pending[pkey]
+            out.drops.append((pkey, event))
 
     @item_agent(stage["candidates"], "gather")
     async def gather_candidates(out: Outbox, event: Any, m: dict) -> None:
@@ -423,7 +474,7 @@ def create_app(settings: Settings) -> faust.App:
             return
         refs = route_refs(select_candidates(tallies))
         if not refs:
-            finish(out, m["probe"], m["rid"], [], [] if m.get("again") else None)
+            finish(out, event, m["probe"], m["rid"], [], [] if m.get("again") else None)
             return
         raw = gallery.get(m["probe"].encode()).decode("utf-8")
         for cp, ids in refs.items():
@@ -441,7 +492,7 @@ def create_app(settings: Settings) -> faust.App:
         edges = [[eid, edge.to_dict() if edge is not None else None]
                  for eid, edge in zip(ids, fusion.compare(probe, cands))
                  if edge is not None or m.get("again")]
-        out.probes[m["probe"]] = probe
+        out.hold_probe(m["probe"], probe)
         out.add(stage["scores"], m["pp"],
                 {"rid": m["rid"], "probe": m["probe"], "n": m["n"], "edges": edges,
                  "again": m.get("again"), "part": event.message.partition})
@@ -450,7 +501,7 @@ def create_app(settings: Settings) -> faust.App:
     async def collect(out: Outbox, event: Any, m: dict) -> None:
         edges = gather(out, event, m, "score", m["edges"])
         if edges is not None:
-            finish(out, m["probe"], m["rid"],
+            finish(out, event, m["probe"], m["rid"],
                    [{"other": o, "edge": e} for o, e in edges if e is not None],
                    [o for o, _e in edges] if m.get("again") else None)
 
@@ -459,28 +510,30 @@ def create_app(settings: Settings) -> faust.App:
         """Apply a step's nodes and edges to the evidence graph, then decide every affected
         enrollment once: the verdicts are a function of the graph, so deciding after the whole
         step gives the same current verdicts as deciding after each node, with fewer revisions."""
-        async for events in steps(stream):
-            out = Outbox()
-            seeds: set[str] = set()
-            for event in events:
-                bind(event)
-                for msg in unpack_items(orjson.loads(event.value)):
-                    if msg["type"] != "node":
-                        continue
-                    node = g.Node.from_dict(msg["node"])
-                    g.add_node(graph, node)
-                    seeds.add(node.enrollment_id)
-                    for item in msg.get("edges", ()):
-                        g.add_edge(graph, node.enrollment_id, item["other"],
-                                   g.Edge.from_dict(item["edge"]))
-                        seeds.add(item["other"])
-                    if "compared" in msg:  # a re-evaluation: what it no longer finds goes
-                        kept = {item["other"] for item in msg.get("edges", ())}
-                        seeds.update(g.retract_edges(graph, node.enrollment_id,
-                                                     set(msg["compared"]) - kept))
+        seeds: set[str] = set()
+
+        async def apply(out: Outbox, event: Any) -> None:
+            for msg in unpack_items(orjson.loads(event.value)):
+                if msg["type"] != "node":
+                    continue
+                node = g.Node.from_dict(msg["node"])
+                g.add_node(graph, node)
+                seeds.add(node.enrollment_id)
+                for item in msg.get("edges", ()):
+                    g.add_edge(graph, node.enrollment_id, item["other"],
+                               g.Edge.from_dict(item["edge"]))
+                    seeds.add(item["other"])
+                if "compared" in msg:  # a re-evaluation: what it no longer finds goes
+                    kept = {item["other"] for item in msg.get("edges", ())}
+                    seeds.update(g.retract_edges(graph, node.enrollment_id,
+                                                 set(msg["compared"]) - kept))
+
+        def decide(out: Outbox) -> None:
             for v in decide_many(graph, g.affected(graph, seeds)):
                 send_decision(out, v)
-            await out.flush()
+            seeds.clear()
+
+        await run_steps(stream, apply, decide)
 
     @item_agent(stage["decisions"], "write_verdicts")
     async def write_verdicts(out: Outbox, event: Any, decision: dict) -> None:

@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+import orjson
 from rocksdict import Options, Rdict, WriteBatch, WriteOptions
 
 from streams.pipeline import PostingBuilder
@@ -171,20 +172,18 @@ def table_partition_items(table: Any, partition: int) -> Iterable[tuple[bytes, b
         yield key, value
 
 
-#: A row of ``index-rows`` per partition that counts the rows re-keyed there (a re-evaluation
-#: under changed blocking keys); probe ids never start with a NUL byte.
-REKEYS_KEY = b"\x00rekeys"
-
-
 def index_changes(table: Any, partition: int) -> int:
-    """Rows added plus rows re-keyed in one partition of ``index-rows``: the changes its posting
-    lists must have applied to be current. Both only grow, so lists that lag are told apart from
-    current ones even when a re-key left the number of rows alone."""
+    """Rows added plus re-keyings (a re-evaluation under changed blocking keys) in one partition
+    of ``index-rows``: the changes its posting lists must have applied to be current. A row
+    counts its own re-keyings (``"v"``), so a row and its count change in one record; both only
+    grow, so lists that lag are told apart from current ones even when a re-key left the number
+    of rows alone."""
     db = table.data._db_for_partition(partition)  # noqa: SLF001
-    rows = rekeys = 0
-    for key in db.keys():
-        if key == REKEYS_KEY:
-            rekeys = int(db[key])
-        elif not key.startswith(b"__faust"):
-            rows += 1
-    return rows + rekeys
+    changes = 0
+    for key, value in db.items():
+        if key.startswith(b"__faust"):
+            continue
+        changes += 1
+        if b'"v":' in value:
+            changes += int(orjson.loads(value)["v"])
+    return changes

@@ -167,6 +167,34 @@ def test_a_worker_killed_and_another_joining_mid_backlog_change_no_verdict(
         ns.stop_workers()
 
 
+def test_a_worker_stopped_mid_backlog_and_restarted_changes_no_verdict(
+        kafka, tmp_path, group_backlog, group_reference):
+    """SIGTERM while agents are in the middle of their steps: the stop commits only what was
+    finished (a step cut short acks nothing), and the restart reuses the local state."""
+    want_ids, _ = expected_outcomes(group_backlog)
+    ns = Namespace(bootstrap=kafka, workdir=tmp_path)
+    try:
+        worker = ns.start_worker("w1")
+        wait_for_group(ns, 1)
+        # as in the SIGKILL test, the backlog is published in halves, so that work is in
+        # flight at each stop: the second half right after the first restart
+        half = len(group_backlog) // 2
+        _publish(ns, group_backlog[:half])
+        for n, share in enumerate((0.2, 0.6)):
+            seen = wait_for_verdicts(ns, int(share * len(want_ids)), TIMEOUT, alive=[worker])
+            assert seen < len(want_ids), "the backlog finished before the stop"
+            worker.send_signal(signal.SIGTERM)
+            assert worker.wait(timeout=120) == 0, ns.worker_logs()
+            worker = ns.start_worker("w1")
+            if n == 0:
+                _publish(ns, group_backlog[half:])
+        _check_against(ns, group_reference, want_ids, alive=[worker])
+    finally:
+        ns.stop_workers()
+    log = (ns.workdir / "w1.log").read_text(errors="replace")
+    assert "did not shut down cleanly" not in log  # both restarts were warm
+
+
 def test_a_broker_restart_mid_stream_changes_no_verdict(tmp_path, group_backlog,
                                                         group_reference):
     broker_dir = tmp_path / "kafka"
