@@ -402,12 +402,12 @@ def create_app(settings: Settings) -> faust.App:
         row = index_rows.get(probe)
         if row is not None and m.get("again"):
             # A re-evaluation: the probe's lists follow the keys this engine derives.
-            old = orjson.loads(row)
-            result = reindex_probe(store, m["probe"], m["pp"], m["keys"], old["keys"])
-            if result.admitted != old["keys"]:
+            old_keys = orjson.loads(row)["keys"]
+            result = reindex_probe(store, m["probe"], m["pp"], m["keys"], old_keys)
+            if result.admitted != old_keys:
                 # "v" counts the row's re-keyings, so the rows' changes add up to what the
                 # posting lists must have applied (postings.index_changes), in one record
-                v = int(old.get("v", 0)) + 1
+                v = int(orjson.loads(row).get("v", 0)) + 1
                 index_rows[probe] = orjson.dumps({"pp": m["pp"], "keys": result.admitted, "v": v})
                 store.row_applied()
                 log.debug("%s: re-keyed on index partition %d", m["probe"], part)
@@ -485,9 +485,8 @@ def create_app(settings: Settings) -> faust.App:
     @item_agent(stage["compare"], "compare")
     async def compare(out: Outbox, event: Any, m: dict) -> None:
         probe = prepared.get(m["probe"], m["raw"].encode("utf-8"))
-        stored = [(eid, gallery.get(eid.encode())) for eid in m["cands"]]
-        ids = [eid for eid, raw in stored if raw is not None]
-        cands = [prepared.get(eid, raw) for eid, raw in stored if raw is not None]
+        ids = [eid for eid in m["cands"] if gallery.get(eid.encode()) is not None]
+        cands = [prepared.get(eid, gallery[eid.encode()]) for eid in ids]
         # A re-evaluation keeps "nothing found" too ([id, None]): the resolver drops the edges
         # the earlier engine gave those pairs.
         edges = [[eid, edge.to_dict() if edge is not None else None]
