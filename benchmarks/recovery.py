@@ -9,6 +9,10 @@ gallery of ``--gallery`` people, then:
 * replay: every gallery event is published again (stations re-sending); figure: re-sent events
   per second, first publish to the moment the group has committed the whole input topic (the
   ingest agent's fast path skips a capture already fully processed);
+* topic replay: the worker stopped, ``tunggal replay --from-beginning``'s rewind (gallery and
+  re-sent copies); figure: records of the replayed range per second of the rewind, which screens
+  them against the workers' state (streams/screen.py) and leaves the group at the first record
+  not proven processed, and how many records that skips (all of them, for processed input);
 * warm restart: SIGTERM, start again on the same data dir (local RocksDB reused); figure: seconds
   from process start to the verdict of a new enrollment published at that moment;
 * cold restart: SIGKILL, start again: the worker discards its local state and recovers every
@@ -50,6 +54,7 @@ from streams.cli.demo import check_workers, expected_outcomes, start_workers, st
 from streams.cli.kafka_io import produce_lines, read_jsonl_lines  # noqa: E402
 from streams.cli.ops import consumer_lag  # noqa: E402
 from streams.cli.progress import Progress  # noqa: E402
+from streams.cli.replay import rewind  # noqa: E402
 from streams.settings import Settings  # noqa: E402
 from streams.sim.population import simulate  # noqa: E402
 
@@ -175,8 +180,19 @@ async def run(args: argparse.Namespace, bootstrap: str, work: Path) -> dict:
         await asyncio.sleep(3)
         result["replay_new_verdicts"] = follower.records - records_before
 
-        # warm restart: clean stop, same data dir
+        # topic replay (tunggal replay --from-beginning) with the workers stopped: the screen
+        # proves the processed records from the workers' state, the group re-reads the rest
         stop_workers(procs)
+        t0 = time.monotonic()
+        rewound = await rewind(s, None)
+        result["topic_replay_s"] = round(time.monotonic() - t0, 2)
+        scanned = sum(sc.committed - sc.start for sc in rewound.screens)
+        result["topic_replay_records"] = scanned
+        result["topic_replay_skipped"] = rewound.skipped
+        result["topic_replay_per_s"] = round(scanned / result["topic_replay_s"], 1)
+        print(rewound.text())
+
+        # warm restart: clean stop, same data dir (any record the screen left is re-read here)
         procs = start_workers(s, 1, work)
         result["warm_restart_s"] = round(await time_to_verdicts(
             s, follower, warm_probe, procs, work, "after warm restart", args.timeout), 1)
@@ -227,7 +243,10 @@ async def run(args: argparse.Namespace, bootstrap: str, work: Path) -> dict:
 
 
 FIGURES = {
-    "replay_per_s": "replay of processed input, re-sent events/s",
+    "topic_replay_per_s": "topic replay of processed input (screened), records/s",
+    "topic_replay_skipped": "  records the screen proved processed (not re-read)",
+    "topic_replay_records": "  records in the replayed range",
+    "replay_per_s": "processed input re-sent by stations (engine's per-record skip), events/s",
     "replay_new_verdicts": "verdict records the replay wrote (0 expected)",
     "warm_restart_s": "warm restart: process start to the next verdict, s",
     "warm_recovery_s": "warm restart: table recovery and posting rebuild, s",

@@ -368,7 +368,7 @@ def create_app(settings: Settings) -> faust.App:
             nodes.popitem(last=False)
         if not node.usable:
             to_resolver(out, node, [], [] if again else None)
-            out.done[key] = (b"unusable", event)
+            out.done[key] = (rid.encode(), event)  # finished: nothing to match
             return
         routed = route_keys(keys_for(e), P)
         # A re-evaluation asks every index partition: one that held keys the engine no longer

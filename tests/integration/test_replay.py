@@ -50,13 +50,15 @@ def _wait_for_zero_lag(s, timeout: float = 300) -> None:
 
 
 def test_replaying_a_processed_topic_emits_no_new_revision_and_audits_clean(ns, population):
+    """Re-read whole, then screened."""
     s = ns.settings
     ns.start_worker()
     verdicts, letters = feed_and_collect(ns, _lines(population), timeout=600)
     before = len(verdicts)
     ns.stop_workers()
-    starts = asyncio.run(rewind(s, None))
-    assert all(off == 0 for off in starts.values())
+    # Unscreened: the workers re-read every record and their own per-record checks skip it.
+    rewound = asyncio.run(rewind(s, None, screened=False))
+    assert all(off == 0 for off in rewound.starts.values()) and rewound.skipped == 0
     ns.start_worker("w2")
     time.sleep(5)
     _wait_for_zero_lag(s)
@@ -69,6 +71,16 @@ def test_replaying_a_processed_topic_emits_no_new_revision_and_audits_clean(ns, 
     report = audit([InputRecord(r.partition, r.offset, r.key, r.value) for r in inputs],
                    [r.value for r in after], [r.value for r in dlq])
     assert report.clean, report.text()
+
+    # Screened (the default): the workers' state proves every record processed (finished,
+    # dead-lettered, or an identical re-send), so the group is left at the end: nothing re-read.
+    ns.stop_workers()
+    done = tunggal(ns, "replay", "--from-beginning")
+    assert done.returncode == 0, done.stdout + done.stderr
+    m = re.search(r"([\d,]+) records already processed are not re-read", done.stdout)
+    assert m and int(m.group(1).replace(",", "")) == len(inputs), done.stdout
+    rows = [r for r in asyncio.run(consumer_lag(s)) if r[0] == s.topics.enrollments]
+    assert rows and all(committed == end for _t, _p, committed, end in rows), rows
 
 
 def test_a_later_capture_decided_before_its_original_is_revised_when_the_original_arrives(
