@@ -1,12 +1,13 @@
 """Recovery figures on a real broker: replay of processed input, cold and warm restarts, takeover.
 
     .venv/bin/python benchmarks/recovery.py [--gallery 2000] [--probes 8] [--partitions 4]
-        [--profile] [--profile-seconds 30]
+        [--resend-rounds 3] [--profile] [--profile-seconds 30]
 
 Starts a throwaway local broker on free ports unless TUNGGAL_BROKER is set. One worker loads a
 gallery of ``--gallery`` people, then:
 
-* replay: every gallery event is published again (stations re-sending); figure: re-sent events
+* replay: every gallery event is published again ``--resend-rounds`` times (stations
+  re-sending); figure: re-sent events
   per second, first publish to the moment the group has committed the whole input topic (the
   ingest agent's fast path skips a capture already fully processed);
 * topic replay: the worker stopped, ``tunggal replay --from-beginning``'s rewind (gallery and
@@ -172,11 +173,12 @@ async def run(args: argparse.Namespace, bootstrap: str, work: Path) -> dict:
         # replay of processed input
         records_before = follower.records
         r0 = time.monotonic()
-        await produce_lines(bootstrap, s.topics.enrollments, gallery, total=len(gallery),
-                            progress=Progress("re-send gallery", len(gallery)))
+        resent = gallery * args.resend_rounds
+        await produce_lines(bootstrap, s.topics.enrollments, resent, total=len(resent),
+                            progress=Progress("re-send gallery", len(resent)))
         r1 = await input_caught_up(s, procs, work, args.timeout)
-        result["replay_events"] = len(gallery)
-        result["replay_per_s"] = round(len(gallery) / (r1 - r0), 1)
+        result["replay_events"] = len(resent)
+        result["replay_per_s"] = round(len(resent) / (r1 - r0), 1)
         await asyncio.sleep(3)
         result["replay_new_verdicts"] = follower.records - records_before
 
@@ -266,6 +268,8 @@ def main() -> dict:
     ap.add_argument("--probes", type=int, default=8, help="new enrollments for the takeover (8)")
     ap.add_argument("--partitions", type=int, default=4)
     ap.add_argument("--seed", type=int, default=31)
+    ap.add_argument("--resend-rounds", type=int, default=3,
+                    help="times the gallery is re-sent for the replay figures (3)")
     ap.add_argument("--settle", type=float, default=45.0,
                     help="seconds the two-worker group runs before the kill (45)")
     ap.add_argument("--timeout", type=float, default=3600.0, help="per phase, seconds")
