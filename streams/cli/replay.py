@@ -115,14 +115,14 @@ def changelog_topic(s: Settings, table: str) -> str:
     return f"{s.app_id}-{table}-changelog"
 
 
-async def _whole_topic(s: Settings, topic: str, each: Callable[[TopicPartition, Any], None]
-                       ) -> None:
-    """Every record of ``topic`` now (nothing if it does not exist)."""
+async def _whole_topic(s: Settings, topic: str, each: Callable[[TopicPartition, Any], None],
+                       label: str | None = None) -> None:
+    """Every record of ``topic`` now (nothing if it does not exist); ``label``: show progress."""
     consumer = AIOKafkaConsumer(bootstrap_servers=s.bootstrap, group_id=None,
                                 enable_auto_commit=False)
     await consumer.start()
     try:
-        await consumer._client.force_metadata_update()
+        await consumer._client.force_metadata_update()  # noqa: SLF001 (no public refresh)
         parts = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in sorted(parts)]
         if not tps:
@@ -132,7 +132,10 @@ async def _whole_topic(s: Settings, topic: str, each: Callable[[TopicPartition, 
         ends = await consumer.end_offsets(tps)
     finally:
         await consumer.stop()
-    await _each_record(s, {tp: (starts[tp], ends[tp]) for tp in tps}, each)
+    progress = Progress(label, sum(ends[tp] - starts[tp] for tp in tps)) if label else None
+    await _each_record(s, {tp: (starts[tp], ends[tp]) for tp in tps}, each, progress)
+    if progress is not None:
+        progress.close()
 
 
 @dataclass
@@ -167,7 +170,8 @@ async def screen(s: Settings, ranges: dict[TopicPartition, tuple[int, int]]
     """Screen each input partition's range ``[start, committed)`` (streams/screen.py) against
     the ``done`` table's changelog and the dead-letter topic."""
     log: list[tuple[bytes, bytes | None]] = []
-    await _whole_topic(s, changelog_topic(s, "done"), lambda _tp, r: log.append((r.key, r.value)))
+    await _whole_topic(s, changelog_topic(s, "done"), lambda _tp, r: log.append((r.key, r.value)),
+                       "replay: reading the done table")
     done = parse_rid_positions(log)
     dead: set[tuple[int, int]] = set()
 
@@ -179,7 +183,7 @@ async def screen(s: Settings, ranges: dict[TopicPartition, tuple[int, int]]
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             pass  # not an envelope of ours: proves nothing
 
-    await _whole_topic(s, s.topics.dlq, letter)
+    await _whole_topic(s, s.topics.dlq, letter, "replay: reading the dead letters")
     screens = {tp: PartitionScreen(tp.partition, start, end)
                for tp, (start, end) in ranges.items()}
 
