@@ -86,9 +86,11 @@ async def _each_record(s: Settings, ranges: dict[TopicPartition, tuple[int, int]
     ranges = {tp: r for tp, r in ranges.items() if r[1] > r[0]}
     if not ranges:
         return
+    # "earliest": a start that retention removed meanwhile reads from the first record left,
+    # never from the end (which would pass over the range unread).
     consumer = AIOKafkaConsumer(bootstrap_servers=s.bootstrap, group_id=None,
-                                enable_auto_commit=False, max_partition_fetch_bytes=8 << 20,
-                                fetch_max_bytes=64 << 20)
+                                enable_auto_commit=False, auto_offset_reset="earliest",
+                                max_partition_fetch_bytes=8 << 20, fetch_max_bytes=64 << 20)
     await consumer.start()
     try:
         tps = list(ranges)

@@ -314,6 +314,42 @@ def wait_for_verdicts(ns: Namespace, count: int, timeout: float, *,
     raise AssertionError(f"{seen}/{count} verdicts after {timeout:.0f} s\n" + ns.worker_logs())
 
 
+async def _end_total(bootstrap: str, topic: str) -> int:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await consumer.start()
+    try:
+        await consumer._client.force_metadata_update()  # noqa: SLF001
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        return sum((await consumer.end_offsets(tps)).values()) if tps else 0
+    finally:
+        await consumer.stop()
+
+
+def verdict_records(ns: Namespace) -> int:
+    """Records on the verdicts topic so far (its end offsets: cheap enough to poll often)."""
+    return asyncio.run(_end_total(ns.bootstrap, ns.settings.topics.verdicts))
+
+
+def wait_for_verdict_records(ns: Namespace, count: int, timeout: float, *,
+                             alive: list[subprocess.Popen] = (), poll: float = 0.2) -> int:
+    """Block until the verdicts topic holds at least ``count`` records, polling its end offsets
+    every ``poll`` s (to act on the first verdicts of a burst); fail early if a worker in
+    ``alive`` exits. Returns the count seen."""
+    deadline = time.monotonic() + timeout
+    seen = 0
+    while time.monotonic() < deadline:
+        seen = verdict_records(ns)
+        if seen >= count:
+            return seen
+        dead = [p for p in alive if p.poll() is not None]
+        if dead:
+            raise AssertionError(f"worker pid {dead[0].pid} exited with {dead[0].returncode} "
+                                 f"at {seen} verdict records\n" + ns.worker_logs())
+        time.sleep(poll)
+    raise AssertionError(f"{seen}/{count} verdict records after {timeout:.0f} s\n"
+                         + ns.worker_logs())
+
+
 def wait_for_no_lag(ns: Namespace, timeout: float = 300.0, settle: float = 5.0) -> None:
     """Block until the group has committed every record of every topic it consumes and stays
     so for ``settle`` seconds (nothing in flight between stages)."""

@@ -35,9 +35,11 @@ from tests.integration.harness import (
     produce,
     revision_violations,
     run_audit,
+    verdict_ids,
+    verdict_records,
     wait_for_group,
     wait_for_no_lag,
-    verdict_ids,
+    wait_for_verdict_records,
     wait_for_verdicts,
 )
 
@@ -182,19 +184,23 @@ def test_a_worker_stopped_mid_backlog_and_restarted_changes_no_verdict(
         wait_for_group(ns, 1)
         # The backlog goes in thirds; each of the first two is stopped as soon as its first
         # verdicts appear, so most of it is still in the agents' steps when SIGTERM lands.
+        # The first verdicts are watched on the topic's end offsets every 0.2 s: a slice takes
+        # a few seconds, so reading whole topics every 2 s could miss it entirely.
         cuts = [len(group_backlog) // 3, 2 * len(group_backlog) // 3]
-        start, seen = 0, 0
+        start = 0
         for cut in cuts:
+            base = verdict_records(ns)
             _publish(ns, group_backlog[start:cut])
             start = cut
-            seen = wait_for_verdicts(ns, seen + 20, TIMEOUT, alive=[worker])
-            published = len(expected_outcomes(group_backlog[:cut])[0])
-            assert seen < published, "the published input was all decided before the stop"
+            wait_for_verdict_records(ns, base + 20, TIMEOUT, alive=[worker])
             worker.send_signal(signal.SIGTERM)
             # Known issue: a worker stopped while busy logs a clean shutdown but then exits by
             # the signal (-15), so it leaves no clean-shutdown marker and restarts cold; one
             # stopped idle exits 0 and restarts warm. Either way nothing may be lost.
             assert worker.wait(timeout=120) in (0, -signal.SIGTERM), ns.worker_logs()
+            published = len(expected_outcomes(group_backlog[:cut])[0])
+            decided = len(verdict_ids(ns))
+            assert decided < published, "the published input was all decided before the stop"
             worker = ns.start_worker("w1", small_steps)
         _publish(ns, group_backlog[start:])
         _check_against(ns, group_reference, want_ids, alive=[worker])
