@@ -296,22 +296,29 @@ def verdict_ids(ns: Namespace) -> set[str]:
                                                              ns.settings.topics.verdicts))}
 
 
-def wait_for_verdicts(ns: Namespace, count: int, timeout: float, *,
-                      alive: list[subprocess.Popen] = (), poll: float = 2.0) -> int:
-    """Block until at least ``count`` enrollments have a verdict; fail early if a worker in
+def _wait_for_count(ns: Namespace, measure: Callable[[], int], count: int, what: str,
+                    timeout: float, alive: list[subprocess.Popen], poll: float) -> int:
+    """Poll ``measure()`` every ``poll`` s until it reaches ``count``; fail early if a worker in
     ``alive`` exits. Returns the count seen."""
     deadline = time.monotonic() + timeout
     seen = 0
     while time.monotonic() < deadline:
-        seen = len(verdict_ids(ns))
+        seen = measure()
         if seen >= count:
             return seen
         dead = [p for p in alive if p.poll() is not None]
         if dead:
             raise AssertionError(f"worker pid {dead[0].pid} exited with {dead[0].returncode} "
-                                 f"at {seen} verdicts\n" + ns.worker_logs())
+                                 f"at {seen} {what}\n" + ns.worker_logs())
         time.sleep(poll)
-    raise AssertionError(f"{seen}/{count} verdicts after {timeout:.0f} s\n" + ns.worker_logs())
+    raise AssertionError(f"{seen}/{count} {what} after {timeout:.0f} s\n" + ns.worker_logs())
+
+
+def wait_for_verdicts(ns: Namespace, count: int, timeout: float, *,
+                      alive: list[subprocess.Popen] = (), poll: float = 2.0) -> int:
+    """Block until at least ``count`` enrollments have a verdict (reading the whole topic)."""
+    return _wait_for_count(ns, lambda: len(verdict_ids(ns)), count, "verdicts", timeout, alive,
+                           poll)
 
 
 async def _end_total(bootstrap: str, topic: str) -> int:
@@ -333,21 +340,9 @@ def verdict_records(ns: Namespace) -> int:
 def wait_for_verdict_records(ns: Namespace, count: int, timeout: float, *,
                              alive: list[subprocess.Popen] = (), poll: float = 0.2) -> int:
     """Block until the verdicts topic holds at least ``count`` records, polling its end offsets
-    every ``poll`` s (to act on the first verdicts of a burst); fail early if a worker in
-    ``alive`` exits. Returns the count seen."""
-    deadline = time.monotonic() + timeout
-    seen = 0
-    while time.monotonic() < deadline:
-        seen = verdict_records(ns)
-        if seen >= count:
-            return seen
-        dead = [p for p in alive if p.poll() is not None]
-        if dead:
-            raise AssertionError(f"worker pid {dead[0].pid} exited with {dead[0].returncode} "
-                                 f"at {seen} verdict records\n" + ns.worker_logs())
-        time.sleep(poll)
-    raise AssertionError(f"{seen}/{count} verdict records after {timeout:.0f} s\n"
-                         + ns.worker_logs())
+    (to act on the first verdicts of a burst)."""
+    return _wait_for_count(ns, lambda: verdict_records(ns), count, "verdict records", timeout,
+                           alive, poll)
 
 
 def wait_for_no_lag(ns: Namespace, timeout: float = 300.0, settle: float = 5.0) -> None:
