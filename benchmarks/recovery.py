@@ -188,7 +188,7 @@ async def run(args: argparse.Namespace, bootstrap: str, work: Path) -> dict:
         t0 = time.monotonic()
         rewound = await rewind(s, None)
         result["topic_replay_s"] = round(time.monotonic() - t0, 2)
-        scanned = sum(sc.committed - sc.start for sc in rewound.screens)
+        scanned = sum(sc.scanned for sc in rewound.screens)
         result["topic_replay_records"] = scanned
         result["topic_replay_skipped"] = rewound.skipped
         result["topic_replay_per_s"] = round(scanned / result["topic_replay_s"], 1)

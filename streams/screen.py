@@ -90,6 +90,11 @@ class PartitionScreen:
         return self.committed if self.first_unproven is None else self.first_unproven
 
     @property
+    def scanned(self) -> int:
+        """Records of the range (all read by the screen)."""
+        return max(0, self.committed - self.start)
+
+    @property
     def skipped(self) -> int:
         return max(0, self.resume - self.start)
 

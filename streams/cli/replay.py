@@ -157,7 +157,7 @@ class Rewound:
         fin = sum(sc.finished for sc in self.screens)
         dead = sum(sc.dead_lettered for sc in self.screens)
         resent = sum(sc.resent for sc in self.screens)
-        scanned = sum(sc.committed - sc.start for sc in self.screens if sc.committed > sc.start)
+        scanned = sum(sc.scanned for sc in self.screens)
         unproven = [f"p{sc.partition}@{sc.first_unproven}" for sc in self.screens
                     if sc.first_unproven is not None]
         return (f"screened {scanned:,} processed-range records against the workers' state: "
@@ -215,12 +215,12 @@ async def rewind(s: Settings, since: datetime | None, *, screened: bool = True) 
     try:
         tps = await _partitions(consumer, s.topics.enrollments)
         consumer.assign(tps)
-        ends = await consumer.end_offsets(tps)
         if since is None:
             targets = await consumer.beginning_offsets(tps)
         else:
             ms = int(since.timestamp() * 1000)
             found = await consumer.offsets_for_times({tp: ms for tp in tps})
+            ends = await consumer.end_offsets(tps)
             targets = {tp: (found[tp].offset if found[tp] is not None else ends[tp]) for tp in tps}
         screens: list[PartitionScreen] = []
         if screened:
