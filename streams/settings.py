@@ -52,6 +52,9 @@ class Settings:
     log_level: str = "INFO"
     #: Seconds a worker may have lag without progress before it exits non-zero (0: never).
     stall_timeout: float = 300.0
+    #: Seconds a partition's offset commit may be held by records that nothing processes before
+    #: the worker reads them again (streams/stall.py CommitHoles).
+    hole_patience: float = 30.0
     #: Seconds the group coordinator waits for a silent worker before handing its partitions
     #: to the others (a takeover after a crash takes about this long). Heartbeats go every 3 s
     #: from the worker's event loop, which never blocks for long (posting-list rebuilds yield).
@@ -118,6 +121,8 @@ class Settings:
             raise ConfigError(f"TUNGGAL_PARTITIONS must be >= 1, got {self.partitions}")
         if self.stall_timeout < 0:
             raise ConfigError(f"TUNGGAL_STALL_TIMEOUT must be >= 0 seconds, got {self.stall_timeout}")
+        if self.hole_patience <= 0:
+            raise ConfigError(f"TUNGGAL_HOLE_PATIENCE must be > 0 seconds, got {self.hole_patience}")
         if self.prepared_cache < 1:
             raise ConfigError(f"TUNGGAL_PREPARED_CACHE must be >= 1, got {self.prepared_cache}")
         if self.batch_size < 1:

@@ -46,3 +46,51 @@ class StallDetector:
             return (f"stalled: the event loop has not run the watchdog for {now - last_sample:.0f} s "
                     f"(TUNGGAL_STALL_TIMEOUT={self.timeout:g})")
         return None
+
+
+@dataclass(slots=True)
+class CommitHoles:
+    """Finds partitions whose offset commit is held by records that nothing will process.
+
+    faust commits a partition up to its first unacknowledged offset. A record that left the
+    consumer but never reached a stream (faust sets its read offset past a fetched record whether
+    or not the record was queued; races of its seek after table recovery) is never acknowledged,
+    so the commit stops there for good while later records are processed: the worker looks
+    busy, its lag only grows, and the stall watchdog ends it minutes later. ``observe`` answers
+    True when such a hole, records ``[committed, head)`` with none of them in flight, has stayed
+    for ``patience`` seconds; the adapter then seeks the partition back to its committed offset,
+    so the held records are read again (the engine's stages are idempotent; later records
+    already acked are acknowledged once). Each repeated repair of a partition waits twice as
+    long, up to ``max_patience``, so a hole that a re-read does not fill is not re-read in a loop.
+    """
+
+    patience: float = 30.0
+    max_patience: float = 600.0
+    _seen: dict = field(default_factory=dict, init=False)  # tp -> (committed, head, since)
+    _wait: dict = field(default_factory=dict, init=False)  # tp -> patience of its next repair
+
+    def observe(self, now: float, tp: Hashable, committed: int | None, head: int | None,
+                in_flight: bool) -> bool:
+        """``head``: the lowest offset done and not yet committed (None: none; the adapter gives
+        None too where faust will commit past the hole itself); ``in_flight``: a record of
+        ``[committed, head)`` is being processed."""
+        if committed is None or head is None or head <= committed or in_flight:
+            self._seen.pop(tp, None)
+            if committed is not None and head is None:
+                self._wait.pop(tp, None)  # everything acked was committed: the hole closed
+            return False
+        seen = self._seen.get(tp)
+        if seen is None or seen[:2] != (committed, head):
+            self._seen[tp] = (committed, head, now)
+            return False
+        wait = self._wait.get(tp, self.patience)
+        if now - seen[2] < wait:
+            return False
+        self._seen[tp] = (committed, head, now)
+        self._wait[tp] = min(wait * 2, self.max_patience)
+        return True
+
+    def forget(self, tp: Hashable) -> None:
+        """``tp`` was revoked: its next owner starts from its committed offset anyway."""
+        self._seen.pop(tp, None)
+        self._wait.pop(tp, None)

@@ -34,7 +34,7 @@ from faust.streams import _current_event
 from mode import CrashingSupervisor
 
 from streams import ENGINE
-from streams.app import durable, flow, progress, watchdog
+from streams.app import commits, durable, failpoints, flow, progress, watchdog
 from streams.app.tables import TableGraph
 from streams.blocking.keys import keys_for
 from streams.codecs.contract import decode_enrollment, parse_json
@@ -194,7 +194,9 @@ def create_app(settings: Settings) -> faust.App:
     # (faust's own flush can give up with table writes still buffered: streams/app/durable.py).
     durable.install(app)
     flow.install()  # resuming streams after recovery must not drop queued input records
-    watchdog.install(app, s.stall_timeout)  # lag without progress: exit non-zero
+    watchdog.install(app, s.stall_timeout, s.hole_patience)  # commit holes; stalls: exit
+    failpoints.install(app)  # tests only: FAILPOINT_DROP_RECORDS
+    commits.install(app)  # no commit past a record handed to a stream and never acknowledged
     t = s.topics
 
     def topic(name: str, partitions: int = P, **kw: Any) -> Any:

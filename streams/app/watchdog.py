@@ -1,4 +1,8 @@
-"""The stall watchdog of a worker: exit non-zero when it has lag and makes no progress.
+"""The stall watchdog of a worker: repair commit holes; exit non-zero when it has lag and makes
+no progress.
+
+Every few seconds :func:`repair_holes` looks for partitions whose offset commit is held by
+records that nothing will process (:class:`streams.stall.CommitHoles`) and reads them again.
 
 A timer on the worker's event loop samples, every few seconds, the lag of the partitions it
 processes (end offset minus committed offset, changelogs excluded) and a progress marker (the
@@ -18,7 +22,8 @@ import threading
 import time
 from typing import Any
 
-from streams.stall import StallDetector
+from streams.app import commits
+from streams.stall import CommitHoles, StallDetector
 
 log = logging.getLogger("tunggal.watchdog")
 
@@ -26,9 +31,15 @@ log = logging.getLogger("tunggal.watchdog")
 EXIT_STALLED = 70
 
 
-def _die(reason: str) -> None:
+def _die(reason: str, app: Any = None) -> None:
     log.critical("%s; exiting with status %d so the group can take over its partitions",
                  reason, EXIT_STALLED)
+    if app is not None:
+        try:
+            for line in diagnose(app):
+                log.critical("stalled partition %s", line)
+        except Exception:  # noqa: BLE001 (a diagnosis must never keep a stalled worker up)
+            log.exception("stall diagnosis failed")
     for handler in logging.getLogger().handlers:
         handler.flush()
     sys.stderr.flush()
@@ -56,8 +67,87 @@ def sample(app: Any) -> tuple[int | None, tuple]:
     return lag, progress
 
 
-def install(app: Any, timeout: float) -> StallDetector:
-    """Watch ``app`` once it runs; does nothing when ``timeout`` <= 0."""
+def diagnose(app: Any) -> list[str]:
+    """What faust's consumer knows of each lagging partition: where it reads, what it committed,
+    which processed offsets wait for a commit, and what is in flight. A stall with records acked
+    after an offset that never was shows a record lost between fetch and stream."""
+    consumer = app.consumer
+    changelogs = app.tables.changelog_topics
+    committed = consumer._committed_offset  # noqa: SLF001
+    unacked: dict = {}
+    for message in list(consumer._unacked_messages):  # noqa: SLF001
+        unacked.setdefault(message.tp, []).append(message.offset)
+    out = []
+    for tp in sorted(consumer.assignment()):
+        if tp.topic in changelogs:
+            continue
+        end = consumer.highwater(tp)
+        done = committed.get(tp)
+        if end is None or (done or 0) >= end:
+            continue
+        acked = sorted(consumer._acked.get(tp, ()))  # noqa: SLF001
+        gaps = sorted((iv.begin, iv.end) for iv in consumer._gap.get(tp, ()))  # noqa: SLF001
+        flying = sorted(unacked.get(tp, ()))
+        out.append(f"{tp.topic}[{tp.partition}]: end {end}, committed {done}, "
+                   f"read {consumer._read_offset.get(tp)}, "  # noqa: SLF001
+                   f"acked {len(acked)} {acked[:5]}..{acked[-3:]}, gaps {gaps[:5]}, "
+                   f"unacked {len(flying)} {flying[:5]}")
+    return out
+
+
+#: Seconds between two looks for commit holes (TUNGGAL_HOLE_PATIENCE: how long one may stay).
+HOLE_EVERY = 5.0
+
+
+async def repair_holes(app: Any, holes: CommitHoles, now: float) -> list[tuple[Any, int, int]]:
+    """Seek every partition whose commit is held by records nothing will process back to its
+    committed offset (:class:`streams.stall.CommitHoles`); answers ``(tp, committed, head)`` of
+    each partition sought."""
+    if app.rebalancing:
+        return []
+    consumer = app.consumer
+    changelogs = app.tables.changelog_topics
+    committed = consumer._committed_offset  # noqa: SLF001 (faust keeps no public view)
+    flying: dict = {}
+    for message in list(consumer._unacked_messages):  # noqa: SLF001
+        flying.setdefault(message.tp, []).append(message.offset)
+    sought = []
+    for tp in consumer.assignment():
+        if tp.topic in changelogs:
+            continue
+        done = committed.get(tp)
+        head = commits.head_of(consumer, tp)
+        if done is not None and head == done + 1 and not commits.handed_over(app, tp, done):
+            head = None  # no record there that a stream saw: faust commits past it itself
+        busy = done is not None and head is not None and any(
+            done <= off < head for off in flying.get(tp, ()))
+        if holes.observe(now, tp, done, head, busy):
+            log.warning("%s[%d]: offsets %d..%d were read but never processed (committed %d, "
+                        "processed from %d on, none in flight for %.0f s or more); reading the "
+                        "partition again from %d", tp.topic, tp.partition, done, head - 1, done,
+                        head, holes.patience, done)
+            await consumer.seek_wait({tp: done})  # in the consumer's thread, as faust's own
+            sought.append((tp, done, head))
+    return sought
+
+
+def install(app: Any, timeout: float, hole_patience: float = 30.0) -> StallDetector:
+    """Watch ``app`` once it runs: commit holes are repaired (:func:`repair_holes`), and a stall
+    ends the worker (nothing of this when ``timeout`` <= 0)."""
+    holes = CommitHoles(hole_patience)
+
+    @app.timer(min(HOLE_EVERY, hole_patience / 2), name="tunggal.commit_holes")
+    async def look_for_holes() -> None:
+        try:
+            await repair_holes(app, holes, time.monotonic())
+        except Exception:  # noqa: BLE001 (a partially started consumer: look next time)
+            log.debug("commit holes: no look", exc_info=True)
+
+    @app.on_partitions_revoked.connect
+    async def _forget_holes(sender: Any, revoked: Any, **kwargs: Any) -> None:
+        for tp in revoked:
+            holes.forget(tp)
+
     detector = StallDetector(timeout)
     if timeout <= 0:
         return detector
@@ -86,6 +176,6 @@ def install(app: Any, timeout: float) -> StallDetector:
             return
         reason = detector.observe(now, lag, progress)
         if reason:
-            _die(reason)
+            _die(reason, app)
 
     return detector

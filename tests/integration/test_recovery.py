@@ -269,3 +269,31 @@ def test_a_stalled_worker_exits_non_zero_and_a_restart_finishes_the_work(ns, gro
     assert not revision_violations(all_verdicts(ns, want_ids))
     code, report = run_audit(ns)
     assert code == 0, report
+
+
+def test_records_read_but_never_processed_are_read_again_not_lost(ns, group_backlog):
+    """Records are dropped between the worker's consumer and its streams
+    (FAILPOINT_DROP_RECORDS: what faust's seek and flow-control races do to a record): two
+    consecutive ones of partition 1, which hold its commit while later records are processed,
+    and a single one of partition 2, past which faust alone would commit (it takes an unacked
+    offset just below an acked one for an offset without a record). After
+    TUNGGAL_HOLE_PATIENCE seconds the worker reads each partition again from its committed
+    offset: all are decided, the lag reaches zero and the audit is clean."""
+    lines = group_backlog[:240]
+    want_ids, _ = expected_outcomes(lines)
+    enrollments = ns.settings.topics.enrollments
+    drops = [(1, 10), (1, 11), (2, 7)]
+    env = {"FAILPOINT_DROP_RECORDS": ",".join(f"{enrollments}:{p}:{o}" for p, o in drops),
+           "TUNGGAL_HOLE_PATIENCE": "5"}
+    worker = ns.start_worker("w1", extra_env=env)
+    wait_for_group(ns, 1)
+    _publish(ns, lines)
+    wait_for_verdicts(ns, len(want_ids), 300, alive=[worker])
+    wait_for_no_lag(ns, timeout=120)
+    log = (ns.workdir / "w1.log").read_text(errors="replace")
+    assert log.count("failpoint: dropped") == len(drops), ns.worker_logs()
+    for hole in ("[1]: offsets 10..11", "[2]: offsets 7..7"):
+        assert f"{enrollments}{hole} were read but never processed" in log, ns.worker_logs()
+    assert not revision_violations(all_verdicts(ns, want_ids))
+    code, report = run_audit(ns)
+    assert code == 0, report

@@ -63,3 +63,11 @@ def test_setting():
     assert Settings.from_env({"TUNGGAL_STALL_TIMEOUT": "0"}).stall_timeout == 0
     with pytest.raises(ConfigError):
         Settings.from_env({"TUNGGAL_STALL_TIMEOUT": "-1"})
+
+
+def test_hole_patience_setting():
+    assert Settings.from_env({}).hole_patience == 30
+    assert Settings.from_env({"TUNGGAL_HOLE_PATIENCE": "5"}).hole_patience == 5
+    for bad in ("0", "-3"):
+        with pytest.raises(ConfigError):
+            Settings.from_env({"TUNGGAL_HOLE_PATIENCE": bad})
