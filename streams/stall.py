@@ -68,16 +68,18 @@ class CommitHoles:
     max_patience: float = 600.0
     _seen: dict = field(default_factory=dict, init=False)  # tp -> (committed, head, since)
     _wait: dict = field(default_factory=dict, init=False)  # tp -> patience of its next repair
+    _repaired: dict = field(default_factory=dict, init=False)  # tp -> committed when repaired
 
     def observe(self, now: float, tp: Hashable, committed: int | None, head: int | None,
                 in_flight: bool) -> bool:
         """``head``: the lowest offset done and not yet committed (None: none; the adapter gives
         None too where faust will commit past the hole itself); ``in_flight``: a record of
         ``[committed, head)`` is being processed."""
+        if committed is not None and committed > self._repaired.get(tp, committed):
+            del self._repaired[tp]  # the commit passed the last repair's hole: patience again
+            self._wait.pop(tp, None)
         if committed is None or head is None or head <= committed or in_flight:
             self._seen.pop(tp, None)
-            if committed is not None and head is None:
-                self._wait.pop(tp, None)  # everything acked was committed: the hole closed
             return False
         seen = self._seen.get(tp)
         if seen is None or seen[:2] != (committed, head):
@@ -88,9 +90,11 @@ class CommitHoles:
             return False
         self._seen[tp] = (committed, head, now)
         self._wait[tp] = min(wait * 2, self.max_patience)
+        self._repaired[tp] = committed
         return True
 
     def forget(self, tp: Hashable) -> None:
         """``tp`` was revoked: its next owner starts from its committed offset anyway."""
         self._seen.pop(tp, None)
         self._wait.pop(tp, None)
+        self._repaired.pop(tp, None)

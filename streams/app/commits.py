@@ -1,47 +1,137 @@
-"""No offset commit passes a record that was handed to the streams and never acknowledged.
+"""No offset commit passes a record that was fetched for the streams and never acknowledged.
 
-faust commits a partition up to its first unacknowledged offset, with one exception
-(``Consumer._new_offset``): when the lowest acknowledged offset is one past the committed one, it
-commits past the committed offset even though that record was never acknowledged. That
-tolerance exists for offsets that hold no record (a compacted one, a transaction marker), which
-faust cannot tell apart right after a seek. But it also commits past a real record that was
-read and lost on its way to a stream (streams/app/flow.py has one such race, and
-streams/stall.py ``CommitHoles`` describes the others): the record is never processed and never
-read again, without a trace.
+faust commits a partition up to its first unacknowledged offset (``Consumer._new_offset``), with
+two ways past a record that nothing processed:
 
-``install(app)`` records, per partition, the offsets the consumer handed to the streams and
-that are not yet committed. When faust would commit past the committed offset while the record
-at it was handed over and not acknowledged, the commit is held instead, so the record becomes a
-commit hole that the watchdog reads again (streams/app/watchdog.py ``repair_holes``). An offset
-faust never handed over (no record there) keeps faust's tolerance.
+* When the lowest acknowledged offset is one past the committed one, it commits past the
+  committed offset: it takes it for an offset without a record (compaction, a transaction
+  marker), which it cannot tell apart right after a seek. A partition never committed (faust
+  keeps offset 0 as None) is committed from its first acknowledged run, whatever lies below.
+* Offsets it skipped while reading count as done (``Consumer._gap``). When a seek lands while its
+  read loop is in the middle of a batch fetched before it, the loop sets the read offset back
+  past the seek; the records read again are then dropped as already read, or a later record of
+  the old batch makes a gap over them.
+
+Either way a record that was read and lost on its way to a stream is never processed and never
+read again, without a trace (streams/app/flow.py has one such race).
+
+``install(app)`` records, per partition, the offsets the consumer fetched for the streams and
+that are not committed yet. A commit never passes the lowest of them that is not acknowledged:
+where faust would, the commit stops there, and the records from there on become a commit hole
+that the watchdog reads again (streams/app/watchdog.py ``repair_holes``). An offset never
+fetched (no record there) keeps faust's rules.
+
+The re-read is a seek that the watchdog asks for and the consumer's read loop makes between two
+batches (:func:`request_seek`), so no record of an older batch is in flight when it lands.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any
 
 from faust.transport.consumer import Consumer
 
-_PATCHED = "_tunggal_holds_unacked_head"
-#: faust's own method, for the tests.
+log = logging.getLogger("tunggal.commits")
+
+_PATCHED = "_tunggal_commit_guard"
+#: faust's own methods, for the tests.
 FAUST_NEW_OFFSET = Consumer.__dict__["_new_offset"]
-#: Attribute of an installed app: TP -> offsets its consumer handed to the streams and that are
-#: not yet committed.
-SEEN = "_tunggal_handed_over"
+FAUST_GETMANY = Consumer.__dict__["getmany"]
+#: Attribute of an installed app: TP -> {offset: monotonic time it was fetched} of the records
+#: its consumer fetched for the streams and did not commit yet.
+SEEN = "_tunggal_fetched"
+#: Attribute of an installed app: TP -> (offset, consumer generation) of the seeks asked for.
+SEEKS = "_tunggal_seeks"
+
+
+def lowest_unacked(consumer: Any, tp: Any) -> int | None:
+    """The lowest offset of ``tp`` fetched for the streams and not acknowledged, at or above the
+    committed offset (None: none, or not installed). Forgets what was committed."""
+    seen = getattr(consumer.app, SEEN, None)
+    fetched = seen.get(tp) if seen else None
+    if not fetched:
+        return None
+    committed = consumer._committed_offset.get(tp)  # noqa: SLF001 (faust keeps no public view)
+    if committed is not None and min(fetched) < committed:
+        for offset in [o for o in fetched if o < committed]:
+            del fetched[offset]
+    acked = consumer._acked_index.get(tp, ())  # noqa: SLF001
+    return min((o for o in fetched if o not in acked), default=None)
 
 
 def _new_offset(self: Consumer, tp: Any) -> int | None:
-    seen = getattr(self.app, SEEN, None)
-    if seen is not None:
-        handed = seen.get(tp)
-        committed = self._committed_offset.get(tp)  # noqa: SLF001 (faust keeps no public view)
-        if handed and committed is not None:
-            if min(handed) < committed:
-                handed.difference_update([o for o in handed if o < committed])
-            if committed in handed and head_of(self, tp) == committed + 1 \
-                    and committed not in self._acked_index.get(tp, ()):  # noqa: SLF001
-                return None  # faust would commit past a record it handed over: hold
-    return FAUST_NEW_OFFSET(self, tp)
+    cap = lowest_unacked(self, tp)
+    acked = self._acked.get(tp)  # noqa: SLF001
+    if cap is None or not acked:
+        return FAUST_NEW_OFFSET(self, tp)
+    # faust decides on the acknowledged offsets below the cap only; the others are put back
+    rest = [o for o in acked if o >= cap]
+    if rest:
+        acked[:] = [o for o in acked if o < cap]
+    try:
+        offset = FAUST_NEW_OFFSET(self, tp)
+    finally:
+        if rest:
+            acked.extend(rest)
+            acked.sort()
+            self._acked_index[tp].update(rest)  # noqa: SLF001 (a gap faust merged may hold them)
+    if offset is not None and offset > cap:
+        committed = self._committed_offset.get(tp)  # noqa: SLF001
+        offset = cap if cap > (0 if committed is None else committed) else None
+    return offset
+
+
+async def _getmany(self: Consumer, timeout: float) -> Any:
+    app = self.app
+    seeks = getattr(app, SEEKS, None)
+    if seeks:
+        await _seek(self, seeks)
+    seen = getattr(app, SEEN, None)
+    if seen is None:
+        async for item in FAUST_GETMANY(self, timeout):
+            yield item
+        return
+    changelogs = app.tables.changelog_topics
+    acking = app.topics.acks_enabled_for
+    now = time.monotonic()
+    async for tp, message in FAUST_GETMANY(self, timeout):
+        # changelog records are never acknowledged nor committed: not recorded
+        if tp.topic not in changelogs and acking(tp.topic):
+            fetched = seen.get(tp)
+            if fetched is None:
+                fetched = seen[tp] = {}
+            fetched[message.offset] = now
+        yield tp, message
+
+
+async def _seek(consumer: Any, seeks: dict) -> None:
+    """Make the seeks asked for that still make sense: same generation, still assigned, no
+    rebalance (after one, faust seeks to the committed offsets itself)."""
+    asked = dict(seeks)
+    seeks.clear()
+    app = consumer.app
+    if app.rebalancing or not app.flow_control.is_active():
+        return
+    assigned = consumer.assignment()
+    todo = {tp: offset for tp, (offset, generation) in asked.items()
+            if tp in assigned and generation == app.consumer_generation_id}
+    if todo:
+        await consumer.seek_wait(todo)  # in the consumer's thread, as faust's own seeks
+        log.info("sought %s", ", ".join(f"{tp.topic}[{tp.partition}] to {o}"
+                                        for tp, o in sorted(todo.items())))
+
+
+def request_seek(app: Any, tp: Any, offset: int) -> None:
+    """Ask the consumer's read loop to seek ``tp`` to ``offset`` before its next fetch."""
+    getattr(app, SEEKS)[tp] = (offset, app.consumer_generation_id)
+
+
+def fetched_since(app: Any, tp: Any, offset: int) -> float | None:
+    """When the record at ``offset`` of ``tp`` was last fetched (None: not since its commit)."""
+    seen = getattr(app, SEEN, None)
+    return seen.get(tp, {}).get(offset) if seen else None
 
 
 def head_of(consumer: Any, tp: Any) -> int | None:
@@ -53,41 +143,19 @@ def head_of(consumer: Any, tp: Any) -> int | None:
     return min(heads) if heads else None
 
 
-def handed_over(app: Any, tp: Any, offset: int) -> bool:
-    """Whether ``app``'s consumer handed the record at ``offset`` of ``tp`` to the streams (and
-    it is not committed); False when not installed."""
-    seen = getattr(app, SEEN, None)
-    return bool(seen) and offset in seen.get(tp, ())
-
-
 def install(app: Any) -> None:
-    """Record what ``app``'s consumer hands to its streams, and hold commits that would pass an
-    unacknowledged record (the class is patched once; consumers of other apps are unchanged)."""
+    """Record what ``app``'s consumer fetches for its streams, hold commits that would pass an
+    unacknowledged record, and make requested seeks between batches (the class is patched once;
+    consumers of apps without ``install`` keep faust's behaviour)."""
     if not getattr(Consumer, _PATCHED, False):
         Consumer._new_offset = _new_offset  # noqa: SLF001
+        Consumer.getmany = _getmany
         setattr(Consumer, _PATCHED, True)
-    conductor = app.topics
-    deliver = conductor.on_message
-    handed: dict = {}
-    changelogs: set[str] = set()
-
-    async def on_message(message: Any) -> Any:
-        if not changelogs:  # every table is declared before the first record arrives
-            changelogs.update(app.tables.changelog_topics or {""})
-        topic = message.topic
-        # changelog records are never acknowledged nor committed: not recorded
-        if topic not in changelogs and conductor.acks_enabled_for(topic):
-            tp = message.tp
-            offsets = handed.get(tp)
-            if offsets is None:
-                offsets = handed[tp] = set()
-            offsets.add(message.offset)
-        return await deliver(message)
-
-    conductor.on_message = on_message  # the consumer takes its callback from here when created
-    setattr(app, SEEN, handed)
+    seen: dict = {}
+    setattr(app, SEEN, seen)
+    setattr(app, SEEKS, {})
 
     @app.on_partitions_revoked.connect
     async def _forget(sender: Any, revoked: Any, **kwargs: Any) -> None:
         for tp in revoked:
-            handed.pop(tp, None)
+            seen.pop(tp, None)

@@ -205,7 +205,10 @@ def create_app(settings: Settings) -> faust.App:
 
     enrollments = topic(t.enrollments)
     dlq = topic(t.dlq)
-    verdicts = topic(t.verdicts, compacting=True)
+    # Only a changelog here (no agent reads it): acks off, as on faust's own changelog topics,
+    # or faust counts it among the streams' topics and logs "Stream has not started processing"
+    # errors for it once a worker has run 5 min.
+    verdicts = topic(t.verdicts, compacting=True, acks=False)
     stage = {name: topic(f"{s.app_id}-{name}", internal=True)
              for name in ("keys", "candidates", "compare", "scores", "decisions", "reevaluate")}
     resolve_topic = topic(f"{s.app_id}-resolve", partitions=1, internal=True)

@@ -100,9 +100,10 @@ HOLE_EVERY = 5.0
 
 
 async def repair_holes(app: Any, holes: CommitHoles, now: float) -> list[tuple[Any, int, int]]:
-    """Seek every partition whose commit is held by records nothing will process back to its
-    committed offset (:class:`streams.stall.CommitHoles`); answers ``(tp, committed, head)`` of
-    each partition sought."""
+    """Ask for a re-read of every partition whose commit is held by records nothing will
+    process, from its committed offset (:class:`streams.stall.CommitHoles`); the consumer's read
+    loop seeks before its next fetch (:func:`streams.app.commits.request_seek`). Answers
+    ``(tp, from, head)`` of each partition to read again."""
     if app.rebalancing:
         return []
     consumer = app.consumer
@@ -110,25 +111,30 @@ async def repair_holes(app: Any, holes: CommitHoles, now: float) -> list[tuple[A
     committed = consumer._committed_offset  # noqa: SLF001 (faust keeps no public view)
     flying: dict = {}
     for message in list(consumer._unacked_messages):  # noqa: SLF001
-        flying.setdefault(message.tp, []).append(message.offset)
-    sought = []
+        if not message.acked:  # an acked copy read twice stays there until collected
+            flying.setdefault(message.tp, []).append(message.offset)
+    asked = []
     for tp in consumer.assignment():
         if tp.topic in changelogs:
             continue
-        done = committed.get(tp)
+        base = committed.get(tp)
+        if base is None:  # never committed (faust keeps offset 0 as None)
+            base = commits.lowest_unacked(consumer, tp)
         head = commits.head_of(consumer, tp)
-        if done is not None and head == done + 1 and not commits.handed_over(app, tp, done):
-            head = None  # no record there that a stream saw: faust commits past it itself
-        busy = done is not None and head is not None and any(
-            done <= off < head for off in flying.get(tp, ()))
-        if holes.observe(now, tp, done, head, busy):
-            log.warning("%s[%d]: offsets %d..%d were read but never processed (committed %d, "
-                        "processed from %d on, none in flight for %.0f s or more); reading the "
-                        "partition again from %d", tp.topic, tp.partition, done, head - 1, done,
-                        head, holes.patience, done)
-            await consumer.seek_wait({tp: done})  # in the consumer's thread, as faust's own
-            sought.append((tp, done, head))
-    return sought
+        busy = False
+        if base is not None and head is not None and head > base:
+            fetched = commits.fetched_since(app, tp, base)
+            busy = (any(base <= off < head for off in flying.get(tp, ()))
+                    # read again lately: waiting in a stream's queue behind others
+                    or (fetched is not None and now - fetched < holes.patience))
+        if holes.observe(now, tp, base, head, busy):
+            log.warning("%s[%d]: offsets %d..%d were read but never processed (processed from "
+                        "%d on, none in flight for %.0f s or more); reading the partition "
+                        "again from %d", tp.topic, tp.partition, base, head - 1, head,
+                        holes.patience, base)
+            commits.request_seek(app, tp, base)
+            asked.append((tp, base, head))
+    return asked
 
 
 def install(app: Any, timeout: float, hole_patience: float = 30.0) -> StallDetector:

@@ -278,8 +278,9 @@ def test_records_read_but_never_processed_are_read_again_not_lost(ns, group_back
     and a single one of partition 2, past which faust alone would commit (it takes an unacked
     offset just below an acked one for an offset without a record). After
     TUNGGAL_HOLE_PATIENCE seconds the worker reads each partition again from its committed
-    offset: all are decided, the lag reaches zero and the audit is clean."""
-    lines = group_backlog[:240]
+    offset: all are decided, the lag reaches zero and the audit is clean. The backlog takes
+    longer than the patience, so the re-reads land while the worker is busy."""
+    lines = group_backlog[:800]
     want_ids, _ = expected_outcomes(lines)
     enrollments = ns.settings.topics.enrollments
     drops = [(1, 10), (1, 11), (2, 7)]
