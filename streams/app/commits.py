@@ -46,37 +46,49 @@ SEEN = "_tunggal_fetched"
 SEEKS = "_tunggal_seeks"
 
 
-def lowest_unacked(consumer: Any, tp: Any) -> int | None:
-    """The lowest offset of ``tp`` fetched for the streams and not acknowledged, at or above the
-    committed offset (None: none, or not installed). Forgets what was committed."""
+def unacked_fetched(consumer: Any, tp: Any) -> list[int]:
+    """The offsets of ``tp`` fetched for the streams and not acknowledged, at or above the
+    committed offset (empty: none, or not installed). Forgets what was committed."""
     seen = getattr(consumer.app, SEEN, None)
     fetched = seen.get(tp) if seen else None
     if not fetched:
-        return None
+        return []
     committed = consumer._committed_offset.get(tp)  # noqa: SLF001 (faust keeps no public view)
     if committed is not None and min(fetched) < committed:
         for offset in [o for o in fetched if o < committed]:
             del fetched[offset]
     acked = consumer._acked_index.get(tp, ())  # noqa: SLF001
-    return min((o for o in fetched if o not in acked), default=None)
+    return [o for o in fetched if o not in acked]
+
+
+def lowest_unacked(consumer: Any, tp: Any) -> int | None:
+    """The lowest of :func:`unacked_fetched` (None: none)."""
+    return min(unacked_fetched(consumer, tp), default=None)
 
 
 def _new_offset(self: Consumer, tp: Any) -> int | None:
-    cap = lowest_unacked(self, tp)
+    unacked = unacked_fetched(self, tp)
     acked = self._acked.get(tp)  # noqa: SLF001
-    if cap is None or not acked:
+    if not unacked or not acked:
         return FAUST_NEW_OFFSET(self, tp)
+    cap = min(unacked)
+    gaps = self._gap.get(tp)  # noqa: SLF001
+    if gaps:  # an offset that was fetched holds a record: it is no gap, whatever faust read
+        for offset in unacked:
+            if gaps.overlaps(offset):
+                gaps.chop(offset, offset + 1)
     # faust decides on the acknowledged offsets below the cap only; the others are put back
+    index = self._acked_index[tp]  # noqa: SLF001
     rest = [o for o in acked if o >= cap]
+    rest_acked = [o for o in rest if o in index]  # not the copies of gaps faust merged earlier
     if rest:
         acked[:] = [o for o in acked if o < cap]
     try:
         offset = FAUST_NEW_OFFSET(self, tp)
     finally:
         if rest:
-            acked.extend(rest)
-            acked.sort()
-            self._acked_index[tp].update(rest)  # noqa: SLF001 (a gap faust merged may hold them)
+            acked[:] = sorted(set(acked).union(rest))
+            index.update(rest_acked)
     if offset is not None and offset > cap:
         committed = self._committed_offset.get(tp)  # noqa: SLF001
         offset = cap if cap > (0 if committed is None else committed) else None
@@ -95,14 +107,14 @@ async def _getmany(self: Consumer, timeout: float) -> Any:
         return
     changelogs = app.tables.changelog_topics
     acking = app.topics.acks_enabled_for
-    now = time.monotonic()
+    clock = time.monotonic
     async for tp, message in FAUST_GETMANY(self, timeout):
         # changelog records are never acknowledged nor committed: not recorded
         if tp.topic not in changelogs and acking(tp.topic):
             fetched = seen.get(tp)
             if fetched is None:
                 fetched = seen[tp] = {}
-            fetched[message.offset] = now
+            fetched[message.offset] = clock()
         yield tp, message
 
 
@@ -115,12 +127,20 @@ async def _seek(consumer: Any, seeks: dict) -> None:
     if app.rebalancing or not app.flow_control.is_active():
         return
     assigned = consumer.assignment()
+    committed = consumer._committed_offset  # noqa: SLF001
     todo = {tp: offset for tp, (offset, generation) in asked.items()
-            if tp in assigned and generation == app.consumer_generation_id}
-    if todo:
+            if tp in assigned and generation == app.consumer_generation_id
+            # the commit moved past the hole meanwhile: nothing to read again
+            and (committed.get(tp) or 0) <= offset}
+    if not todo:
+        return
+    try:
         await consumer.seek_wait(todo)  # in the consumer's thread, as faust's own seeks
-        log.info("sought %s", ", ".join(f"{tp.topic}[{tp.partition}] to {o}"
-                                        for tp, o in sorted(todo.items())))
+    except Exception as exc:  # noqa: BLE001 (a partition just revoked: the watchdog asks again)
+        log.warning("could not seek %s: %r", sorted(todo.items()), exc)
+        return
+    log.info("sought %s", ", ".join(f"{tp.topic}[{tp.partition}] to {o}"
+                                    for tp, o in sorted(todo.items())))
 
 
 def request_seek(app: Any, tp: Any, offset: int) -> None:

@@ -255,3 +255,43 @@ def test_failpoints_drop_each_named_record_once_and_nothing_when_unset():
     for offset in (9, 10, 11, 10):
         asyncio.run(conductor.on_message(_message("t", 1, offset)))
     assert conductor.delivered == [("t", 9), ("t", 11), ("t", 10)]
+
+
+def test_a_gap_over_records_in_flight_is_not_committed_before_they_are_acked():
+    # faust's seek after recovery raced its read loop: a gap over 829..840, records fetched
+    # again; 828..832 acked, 833..840 in flight, 835 lost
+    fetched = {A: range(828, 846)}
+    c = _Consumer({A: 828}, {A: [828, 829, 830, 831, 832]}, gaps={A: (829, 841)},
+                  fetched=fetched)
+    commits_made = []
+    for _ in range(25):  # every commit round: nothing passes 833 while it is not acked
+        offset = commits._new_offset(c, A)
+        if offset is not None:
+            commits_made.append(offset)
+            c._committed_offset[A] = offset
+    assert commits_made and max(commits_made) == 833
+    for o in (833, 834, 836, 837, 838, 839, 840):  # all acked but the lost 835
+        c._acked[A].append(o)
+        c._acked_index[A].add(o)
+    for _ in range(25):
+        offset = commits._new_offset(c, A)
+        if offset is not None:
+            c._committed_offset[A] = offset
+    assert c._committed_offset[A] == 835  # held at the lost record
+    # ... and the watchdog sees the hole (processed from 836 on) and asks to read it again
+    assert _looks(_app(c), CommitHoles(30), [0, 30])[1] == [(A, 835, 836)]
+
+
+def test_a_hole_at_the_start_of_a_gap_is_seen():
+    c = _Consumer({A: 829}, {A: [845]}, gaps={A: (829, 841)}, fetched={A: range(829, 846)})
+    assert commits._new_offset(c, A) is None
+    assert _looks(_app(c), CommitHoles(30), [0, 30])[1] == [(A, 829, 845)]
+
+
+def test_a_seek_is_not_made_once_the_commit_passed_the_hole():
+    c = _Consumer({A: 828}, {A: [830]})
+    app = _app(c)
+    commits.request_seek(app, A, 828)
+    c._committed_offset[A] = 900
+    asyncio.run(commits._seek(c, getattr(app, commits.SEEKS)))
+    assert c.sought == []
