@@ -47,13 +47,17 @@ def _die(reason: str, app: Any = None) -> None:
 
 
 def sample(app: Any) -> tuple[int | None, tuple]:
-    """(lag, progress marker) of a running faust worker."""
+    """(lag, progress marker) of a running faust worker. Progress: committed offsets, changelog
+    recovery positions, and the rebuild steps reported for the progress page (a posting-list
+    rebuild of a large partition can take minutes: it must not count as a stall)."""
     consumer = app.consumer
     changelogs = app.tables.changelog_topics
     committed = consumer._committed_offset  # noqa: SLF001 (faust keeps no public view)
     recovery = app.tables.recovery
+    steps = vars(app).get("tunggal_steps", {})  # streams.app.progress.report_step
     progress = (sum(v or 0 for v in committed.values()),
-                sum(recovery.active_offsets.values()))
+                sum(recovery.active_offsets.values()),
+                sum(int(step.get("done") or 0) for step in steps.values()))
     if app.rebalancing:
         return None, progress
     lag = 0

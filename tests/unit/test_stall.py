@@ -71,3 +71,30 @@ def test_hole_patience_setting():
     for bad in ("0", "-3"):
         with pytest.raises(ConfigError):
             Settings.from_env({"TUNGGAL_HOLE_PATIENCE": bad})
+
+
+def test_a_rebuild_step_that_advances_is_progress():
+    """The watchdog's sample (streams/app/watchdog.py) counts a rebuild reported for the
+    progress page (a posting-list rebuild of a large partition) as progress."""
+    from collections import defaultdict
+    from types import SimpleNamespace
+
+    from faust.types import TP
+
+    from streams.app.progress import report_step
+    from streams.app.watchdog import sample
+
+    tp = TP("enrollments", 0)
+    consumer = SimpleNamespace(_committed_offset=defaultdict(lambda: None, {tp: 10}),
+                               assignment=lambda: {tp}, highwater=lambda _tp: 500)
+    app = SimpleNamespace(consumer=consumer, rebalancing=False, tables=SimpleNamespace(
+        changelog_topics=set(), recovery=SimpleNamespace(active_offsets={})))
+    d = StallDetector(60)
+    for t in range(0, 600, 30):  # the commit stands still for 10 min while the rebuild runs
+        report_step(app, "posting lists of index partition 0", t * 1000, 600_000)
+        lag, progress = sample(app)
+        assert lag == 490
+        assert d.observe(t, lag, progress) is None
+    lag, progress = sample(app)  # the rebuild stopped advancing: a stall after the timeout
+    assert d.observe(620, lag, progress) is None  # 50 s after its last advance at 570 s
+    assert d.observe(630, lag, progress) is not None
