@@ -58,8 +58,8 @@ class CommitHoles:
     so the commit stops there for good while later records are processed: the worker looks
     busy, its lag only grows, and the stall watchdog ends it minutes later. ``observe`` answers
     True when such a hole, records ``[committed, head)`` with none of them in flight, has stayed
-    for ``patience`` seconds; the adapter then seeks the partition back to its committed offset,
-    so the held records are read again (the engine's stages are idempotent; later records
+    for ``patience`` seconds; the adapter then has the partition read again from its committed
+    offset, so the held records are processed (the engine's stages are idempotent; later records
     already acked are acknowledged once). Each repeated repair of a partition waits twice as
     long, up to ``max_patience``, so a hole that a re-read does not fill is not re-read in a loop.
     """
@@ -72,9 +72,8 @@ class CommitHoles:
 
     def observe(self, now: float, tp: Hashable, committed: int | None, head: int | None,
                 in_flight: bool) -> bool:
-        """``head``: the lowest offset done and not yet committed (None: none; the adapter gives
-        None too where faust will commit past the hole itself); ``in_flight``: a record of
-        ``[committed, head)`` is being processed."""
+        """``head``: the lowest offset done and not yet committed (None: none); ``in_flight``:
+        a record of ``[committed, head)`` is being processed."""
         if committed is not None and committed > self._repaired.get(tp, committed):
             del self._repaired[tp]  # the commit passed the last repair's hole: patience again
             self._wait.pop(tp, None)

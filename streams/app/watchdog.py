@@ -46,12 +46,27 @@ def _die(reason: str, app: Any = None) -> None:
     os._exit(EXIT_STALLED)
 
 
+def _stream_partitions(app: Any) -> list[Any]:
+    """The worker's assigned partitions that streams consume (changelogs excluded)."""
+    changelogs = app.tables.changelog_topics
+    return [tp for tp in app.consumer.assignment() if tp.topic not in changelogs]
+
+
+def _in_flight(consumer: Any) -> dict[Any, list[int]]:
+    """Offsets per partition of the records streams took and did not acknowledge yet (an acked
+    copy of a record read twice stays in faust's set until it is collected: left out)."""
+    flying: dict = {}
+    for message in list(consumer._unacked_messages):  # noqa: SLF001 (faust keeps no public view)
+        if not message.acked:
+            flying.setdefault(message.tp, []).append(message.offset)
+    return flying
+
+
 def sample(app: Any) -> tuple[int | None, tuple]:
     """(lag, progress marker) of a running faust worker. Progress: committed offsets, changelog
     recovery positions, and the rebuild steps reported for the progress page (a posting-list
     rebuild of a large partition can take minutes: it must not count as a stall)."""
     consumer = app.consumer
-    changelogs = app.tables.changelog_topics
     committed = consumer._committed_offset  # noqa: SLF001 (faust keeps no public view)
     recovery = app.tables.recovery
     steps = vars(app).get("tunggal_steps", {})  # streams.app.progress.report_step
@@ -61,9 +76,7 @@ def sample(app: Any) -> tuple[int | None, tuple]:
     if app.rebalancing:
         return None, progress
     lag = 0
-    for tp in consumer.assignment():
-        if tp.topic in changelogs:
-            continue
+    for tp in _stream_partitions(app):
         end = consumer.highwater(tp)
         if end is None:
             continue
@@ -76,15 +89,10 @@ def diagnose(app: Any) -> list[str]:
     which processed offsets wait for a commit, and what is in flight. A stall with records acked
     after an offset that never was shows a record lost between fetch and stream."""
     consumer = app.consumer
-    changelogs = app.tables.changelog_topics
     committed = consumer._committed_offset  # noqa: SLF001
-    unacked: dict = {}
-    for message in list(consumer._unacked_messages):  # noqa: SLF001
-        unacked.setdefault(message.tp, []).append(message.offset)
+    unacked = _in_flight(consumer)
     out = []
-    for tp in sorted(consumer.assignment()):
-        if tp.topic in changelogs:
-            continue
+    for tp in sorted(_stream_partitions(app)):
         end = consumer.highwater(tp)
         done = committed.get(tp)
         if end is None or (done or 0) >= end:
@@ -111,16 +119,10 @@ async def repair_holes(app: Any, holes: CommitHoles, now: float) -> list[tuple[A
     if app.rebalancing:
         return []
     consumer = app.consumer
-    changelogs = app.tables.changelog_topics
     committed = consumer._committed_offset  # noqa: SLF001 (faust keeps no public view)
-    flying: dict = {}
-    for message in list(consumer._unacked_messages):  # noqa: SLF001
-        if not message.acked:  # an acked copy read twice stays there until collected
-            flying.setdefault(message.tp, []).append(message.offset)
+    flying = _in_flight(consumer)
     asked = []
-    for tp in consumer.assignment():
-        if tp.topic in changelogs:
-            continue
+    for tp in _stream_partitions(app):
         base = committed.get(tp)
         if base is None:  # never committed (faust keeps offset 0 as None)
             base = commits.lowest_unacked(consumer, tp)
