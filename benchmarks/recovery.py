@@ -88,14 +88,26 @@ def _stamp(line: str) -> float:
 
 
 def recovery_seconds(log: Path, pid: int) -> float:
-    """From this process's log lines: partitions assigned -> worker ready (faust's table
-    recovery), plus the posting-list rebuilds that follow on first use of an index partition."""
-    mine = [x for x in log.read_text(errors="replace").splitlines() if f"] [{pid}] " in x]
+    """From this process's log lines: the restore before joining the group, partitions assigned
+    -> worker ready (faust's table recovery of what is left), plus the posting-list rebuilds that
+    follow on first use of an index partition."""
+    lines = log.read_text(errors="replace").splitlines()
+    first = next(i for i, x in enumerate(lines) if f"] [{pid}] " in x)
+    mine = [x for x in lines if f"] [{pid}] " in x]
+    # the restore logs before faust configures logging (no pid on its lines): it stands between
+    # the previous process's last faust line and this one's first
+    prev = max((i for i, x in enumerate(lines[:first]) if re.match(r"\[[^]]+\] \[\d+\] ", x)),
+               default=-1)
+    mine += [x for x in lines[prev + 1:first] if "tables restored from changelogs before" in x]
     assigned = next(_stamp(x) for x in mine if "Setting newly assigned partitions" in x)
     ready = next(_stamp(x) for x in mine if "Worker ready" in x)
     rebuilds = [float(m.group(1)) for x in mine
                 if (m := re.search(r"posting lists rebuilt from \d+ rows in ([\d.]+) s", x))]
-    return ready - assigned + sum(rebuilds)
+    # tables restored before the worker joined its group (streams/app/restore.py)
+    restored = [float(m.group(1)) for x in mine
+                if (m := re.search(r"tables restored from changelogs before joining: .* in "
+                                   r"([\d.]+) s", x))]
+    return ready - assigned + sum(rebuilds) + sum(restored)
 
 
 async def changelog_records(s: Settings) -> dict[str, int]:

@@ -34,7 +34,7 @@ from faust.streams import _current_event
 from mode import CrashingSupervisor
 
 from streams import ENGINE
-from streams.app import commits, durable, failpoints, flow, progress, watchdog
+from streams.app import commits, durable, failpoints, flow, progress, restore, watchdog
 from streams.app.tables import TableGraph
 from streams.blocking.keys import keys_for
 from streams.codecs.contract import decode_enrollment, parse_json
@@ -247,6 +247,11 @@ def create_app(settings: Settings) -> faust.App:
     @app.on_partitions_revoked.connect
     async def _forget_postings(sender: Any, revoked: Any, **kwargs: Any) -> None:
         postings.invalidate()
+
+    @app.on_partitions_assigned.connect
+    async def _remember_assignment(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        # what the next start restores before it joins the group (streams/app/restore.py)
+        restore.save_assignment(s.data_dir, restore.assignment_parts(app, assigned))
 
     def stored_digest(eid: str) -> str | None:
         raw = gallery.get(eid.encode())

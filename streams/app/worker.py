@@ -46,7 +46,8 @@ def run_worker(settings: Settings) -> None:
 
     from streams.app import progress
     from streams.app.admin import ensure_topics
-    from streams.app.engine import create_app
+    from streams.app.engine import ROCKSDB_OPTIONS, create_app
+    from streams.app.restore import restore_before_start
     from streams.app.warmup import warm_up
 
     prepare_data_dir(settings.data_dir)
@@ -58,6 +59,8 @@ def run_worker(settings: Settings) -> None:
             "topics exist with another partition count than TUNGGAL_PARTITIONS="
             f"{settings.partitions}: {wrong}. Partition counts are fixed per deployment: set "
             "TUNGGAL_PARTITIONS to match, or recreate the topics.")
+    # tables of the last assignment from their changelogs, outside faust's per-record recovery
+    restore_before_start(settings.bootstrap, settings.data_dir, ROCKSDB_OPTIONS)
     app = create_app(settings)
     progress.install(app, settings)  # recovery progress in the log and on the web page
     worker = faust.Worker(app, loglevel=settings.log_level.lower(), redirect_stdouts=False)
