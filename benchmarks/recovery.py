@@ -89,8 +89,8 @@ def _stamp(line: str) -> float:
 
 def recovery_seconds(log: Path, pid: int) -> float:
     """From this process's log lines: the restore before joining the group, partitions assigned
-    -> worker ready (faust's table recovery of what is left), plus the posting-list rebuilds that
-    follow on first use of an index partition."""
+    -> worker ready (faust's table recovery of what is left), plus the posting-list reconciliations
+    (rebuilds, for a new store) that follow on first use of an index partition."""
     lines = log.read_text(errors="replace").splitlines()
     first = next(i for i, x in enumerate(lines) if f"] [{pid}] " in x)
     mine = [x for x in lines if f"] [{pid}] " in x]
@@ -102,7 +102,8 @@ def recovery_seconds(log: Path, pid: int) -> float:
     assigned = next(_stamp(x) for x in mine if "Setting newly assigned partitions" in x)
     ready = next(_stamp(x) for x in mine if "Worker ready" in x)
     rebuilds = [float(m.group(1)) for x in mine
-                if (m := re.search(r"posting lists rebuilt from \d+ rows in ([\d.]+) s", x))]
+                if (m := re.search(r"posting lists (?:rebuilt from|reconciled with) \d+ .*in "
+                                   r"([\d.]+) s", x))]
     # tables restored before the worker joined its group (streams/app/restore.py)
     restored = [float(m.group(1)) for x in mine
                 if (m := re.search(r"tables restored from changelogs before joining: .* in "

@@ -44,6 +44,7 @@ from streams.decide.verdicts import decide_many
 from streams.ingest import Admitted, Source, admit, node_of, resend_identity
 from streams.matching import fusion
 from streams.app.postings import (
+    POSTINGS_DIR,
     PartitionedPostings,
     index_changes,
     table_partition_items,
@@ -232,17 +233,13 @@ def create_app(settings: Settings) -> faust.App:
     # stored event never changes, so neither does its node; a miss decodes the stored event).
     nodes: OrderedDict[str, g.Node] = OrderedDict()
 
-    def rows_of(partition: int) -> Iterator[tuple[str, int, list[str]]]:
-        for key, value in table_partition_items(index_rows, partition):
-            row = orjson.loads(value)
-            yield key.decode(), int(row["pp"]), row["keys"]
-
     postings = PartitionedPostings(
-        s.data_dir / "postings-data", rows_of,
+        s.data_dir / POSTINGS_DIR,
+        lambda partition: table_partition_items(index_rows, partition),
         lambda partition: index_changes(index_rows, partition),
         on_progress=lambda partition, done, total: progress.report_step(
             app, f"posting lists of index partition {partition}", done, total))
-    atexit.register(postings.invalidate)  # flush the lists on a clean stop, to reuse them
+    atexit.register(postings.invalidate)  # a clean close: the next start may reuse the lists
 
     @app.on_partitions_revoked.connect
     async def _forget_postings(sender: Any, revoked: Any, **kwargs: Any) -> None:
@@ -418,8 +415,9 @@ def create_app(settings: Settings) -> faust.App:
                 # "v" counts the row's re-keyings, so the rows' changes add up to what the
                 # posting lists must have applied (postings.index_changes), in one record
                 v = int(orjson.loads(row).get("v", 0)) + 1
-                index_rows[probe] = orjson.dumps({"pp": m["pp"], "keys": result.admitted, "v": v})
-                store.row_applied()
+                row = orjson.dumps({"pp": m["pp"], "keys": result.admitted, "v": v})
+                index_rows[probe] = row
+                store.apply_row(probe, row)
                 log.debug("%s: re-keyed on index partition %d", m["probe"], part)
         elif row is None and not m["keys"]:
             result = Indexed([], [], 0)  # a re-evaluation asking a partition with nothing to do
@@ -427,8 +425,9 @@ def create_app(settings: Settings) -> faust.App:
             seen = row is not None  # a redelivery: already indexed here
             result = index_probe(store, m["probe"], m["pp"], m["keys"], already_indexed=seen)
             if not seen:
-                index_rows[probe] = orjson.dumps({"pp": m["pp"], "keys": result.admitted})
-                store.row_applied()
+                row = orjson.dumps({"pp": m["pp"], "keys": result.admitted})
+                index_rows[probe] = row
+                store.apply_row(probe, row)
         if result.oversized:
             log.debug("%s: %d oversized blocks demoted (neither indexed nor answered)",
                       m["probe"], result.oversized)

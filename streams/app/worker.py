@@ -13,6 +13,7 @@ import logging
 import shutil
 from pathlib import Path
 
+from streams.app.postings import POSTINGS_DIR
 from streams.errors import ConfigError
 from streams.settings import Settings
 
@@ -28,7 +29,11 @@ def prepare_data_dir(data_dir: Path) -> bool:
     # faust keeps its RocksDB tables in {datadir}/v{app version}/tables ("*-data" was an older
     # layout, kept for old data dirs): missing them here once meant a crashed worker reused a
     # store that was ahead of its changelog (issue 6)
-    stores = [p for p in (*data_dir.glob("v*/tables"), *data_dir.glob("*-data")) if p.is_dir()]
+    # The posting lists (postings-data) stay: each store holds a copy of the rows whose entries it
+    # holds, written in the same batch, so it is reconciled with the recovered rows on first use
+    # (streams/app/postings.py) instead of rebuilt from every row.
+    stores = [p for p in (*data_dir.glob("v*/tables"), *data_dir.glob("*-data"))
+              if p.is_dir() and p.name != POSTINGS_DIR]
     discarded = False
     if stores and not marker.exists():
         for p in stores:

@@ -29,3 +29,14 @@ def test_a_clean_stop_keeps_the_stores_once(tmp_path):
     assert store.exists() and not (tmp_path / CLEAN_MARKER).exists()
     assert prepare_data_dir(tmp_path) is True  # the marker is good for one start only
     assert not store.exists()
+
+
+def test_a_crash_keeps_the_posting_lists_which_are_reconciled_instead(tmp_path):
+    """The posting stores hold a copy of their rows (streams/app/postings.py), so a crash does
+    not discard them: they are reconciled with the recovered rows on first use."""
+    _, store = _store_of(tmp_path)
+    lists = tmp_path / "postings-data" / "0"
+    lists.mkdir(parents=True)
+    (lists / "CURRENT").write_text("x")
+    assert prepare_data_dir(tmp_path) is True
+    assert not store.exists() and lists.exists()
