@@ -6,7 +6,8 @@ demographics) in an in-memory capped index (key -> ids, at most ``POSTING_CAP`` 
 list that reaches the cap is demoted, as in ``streams.pipeline.index_probe``: it admits no more
 ids and answers no lookup from a non-member), then queries M probes that are genuine, independent
 recaptures of gallery people (new iris captures and finger impressions of the same sources; a
-share of them under another NIK and a respelled name, so only biometrics or the looser
+share of them under another NIK, with the name respelled, the birth date mistyped and the
+region moved as the simulator's DUPLICATE stories are, so only biometrics or the looser
 demographic keys can find them). For each probe the candidates are the union of the posting
 lists of its keys.
 
@@ -30,9 +31,14 @@ the engine does (the probe's ``streams.blocking.keys.keys_for``, demoted lists s
 only its biometric keys (a duplicate under a fully false identity). The gallery side of the
 engine rows uses the modality indexes, whose posting lists are the engine's for every key of
 ``keys_for`` (keys name their modality and finger position); a sample of gallery enrollments
-checks that the composed key set equals ``keys_for``. The last line printed is one JSON object.
+checks that the composed key set equals ``keys_for``. "combined_engine_before" is the engine's
+rule before 2026-12-08: every demographic key admitted a candidate alone, weak ones (a name token
+with a birth year or day/month) included, and any two biometric keys did, even of one finger or
+one eye. "voting keys shared" gives the histograms behind the current rule. "engine impostor candidates by source" splits
+the engine's impostor candidates per probe by the keys that brought them. The last line printed
+is one JSON object.
 
-Reproduce: ``.venv/bin/python -m benchmarks.blocking --gallery 10000 --probes 1000``
+Reproduce: ``.venv/bin/python -m benchmarks.blocking --gallery 10000 100000 --probes 2000``
 """
 
 from __future__ import annotations
@@ -45,12 +51,18 @@ import resource
 import sys
 import time
 from collections import Counter
+from datetime import date
 
 import numpy as np
 import orjson
 
 from streams.blocking import keys as bkeys
-from streams.blocking.biometric import MIN_SHARED_BIOMETRIC_KEYS, iris_keys_for
+from streams.blocking.biometric import (
+    MIN_SHARED_BIOMETRIC_KEYS,
+    VOTING_PREFIXES,
+    iris_keys_for,
+    source_bit,
+)
 from streams.blocking.finger_keys import finger_keys
 from streams.domain.types import Demographics, Enrollment
 from streams.pipeline import POSTING_CAP, select_candidates, tally_hits
@@ -58,12 +70,14 @@ from streams.sim import finger as sf
 from streams.sim import finger_sets, rand
 from streams.sim import iris as si
 from streams.sim.events import EYES, person_fingers, person_irises
-from streams.sim.people import PeopleGenerator, respell
+from streams.sim.people import PeopleGenerator, perturb_birth_date, respell
+from streams.sim.scenarios import DUP_OTHER_BIRTH_DATE, DUP_OTHER_REGION, DUP_RESPELL
 
 MODALITIES = ("iris", "finger", "demographic")
 ROWS = (*MODALITIES, "finger_indexed", "biometric", "combined", "biometric_voted",
-        "combined_voted", "biometric_engine", "combined_engine")
-#: Share of probes sent under another NIK with a respelled name (a DUPLICATE, not a RECAPTURE).
+        "combined_voted", "biometric_engine", "combined_engine", "combined_engine_before")
+#: Share of probes sent under another NIK (a DUPLICATE, not a RECAPTURE), with the name respelled,
+#: the birth date mistyped and the region moved at the simulator's DUPLICATE rates.
 NEW_IDENTITY_SHARE = 0.3
 #: People per unit of work handed to a worker process.
 CHUNK = 500
@@ -199,6 +213,63 @@ class CappedIndex:
         return Counter(g for _, g in self.lookup_pairs(keys))
 
 
+def _attribute(pairs: list[tuple[str, str, int]], chosen: set[int], mate: int,
+               sources: Counter) -> None:
+    """Count, per probe, where the engine's chosen impostor candidates came from: ``biometric``
+    if they share two or more biometric keys with the probe, else ``with_demographic`` once and
+    the prefix of each demographic key that found them. The true mate is left out: these are the
+    comparisons blocking could save."""
+    bio: Counter = Counter()
+    demo: dict[int, set[str]] = {}
+    for key, eid, _ in pairs:
+        c = int(eid[1:])
+        if c == mate or c not in chosen:
+            continue
+        if key.startswith(("ir:", "fp:")):
+            bio[c] += 1
+        else:
+            demo.setdefault(c, set()).add(key.split(":", 1)[0])
+    for c in chosen - {mate}:
+        if bio[c] >= MIN_SHARED_BIOMETRIC_KEYS:
+            sources["biometric"] += 1
+        else:
+            sources["with_demographic"] += 1
+            for prefix in demo.get(c, ()):
+                sources[prefix] += 1
+
+
+def _votes(pairs: list[tuple[str, str, int]], chosen: set[int], mate: int, mates: Counter,
+           impostors: Counter) -> None:
+    """Histograms of the voting keys (biometric and weak demographic) shared with the probe
+    (``k<n>``, up to 10) and of their sources (``s<n>``: iris tables, finger positions, weak
+    demographic keys; ``biometric.source_bit``): the true mate's, whether or not it was chosen, and the chosen impostors'."""
+    keys: Counter = Counter()
+    sources: dict[int, set[str]] = {}
+    for key, eid, _ in pairs:
+        if key.startswith(VOTING_PREFIXES):
+            c = int(eid[1:])
+            keys[c] += 1
+            bio = key.startswith(("ir:", "fp:"))
+            sources.setdefault(c, set()).add(source_bit(key) if bio else key)
+    for c, hist in [(mate, mates)] + [(c, impostors) for c in chosen - {mate}]:
+        hist[f"k{min(keys[c], 10)}"] += 1
+        hist[f"s{min(len(sources.get(c, ())), 10)}"] += 1
+
+
+def _earlier_rule(pairs: list[tuple[str, str, int]]) -> set[int]:
+    """The engine's candidate rule before 2026-12-08, for comparison: every demographic key,
+    weak ones included, admits a candidate alone; two biometric keys of any sources do."""
+    votes: Counter = Counter()
+    alone: set[int] = set()
+    for key, eid, _ in pairs:
+        c = int(eid[1:])
+        if key.startswith(("ir:", "fp:")):
+            votes[c] += 1
+        else:
+            alone.add(c)
+    return alone | {c for c, n in votes.items() if n >= MIN_SHARED_BIOMETRIC_KEYS}
+
+
 def _modality_of(key: str) -> str:
     return "iris" if key.startswith("ir:") else "finger" if key.startswith("fp:") else "demographic"
 
@@ -215,9 +286,16 @@ def run(gallery: int, probes: int, seed: int, workers: int = 2) -> dict:
         p = people[g]
         demo, nik = p.demographics, p.nik
         if prng.random() < NEW_IDENTITY_SHARE:
+            # a second registration, varied as the simulator's DUPLICATE stories are
             nik = nik[:12] + f"{(int(nik[12:]) + 7 + prng.randrange(90)) % 10000:04d}"
-            demo = Demographics(respell(demo.full_name, prng, demo.sex), demo.birth_place,
-                                demo.birth_date, demo.sex, demo.region_code)
+            name = respell(demo.full_name, prng, demo.sex) if prng.random() < DUP_RESPELL \
+                else demo.full_name
+            born = demo.birth_date
+            if prng.random() < DUP_OTHER_BIRTH_DATE:
+                born = perturb_birth_date(date.fromisoformat(born), prng).isoformat()
+            region = people[prng.randrange(gallery)].demographics.region_code \
+                if prng.random() < DUP_OTHER_REGION else demo.region_code
+            demo = Demographics(name, demo.birth_place, born, demo.sex, region)
         probe_ident[g] = (nik, demo)
     jobs = [(seed, s, [(p.nik, p.demographics) for p in people[s:s + CHUNK]],
              {g: probe_ident[g] for g in probe_ids if s <= g < s + CHUNK})
@@ -249,6 +327,9 @@ def run(gallery: int, probes: int, seed: int, workers: int = 2) -> dict:
     build_cpu = _cpu() - cpu0
 
     t1 = time.perf_counter()
+    sources: Counter = Counter()
+    mate_votes: Counter = Counter()
+    impostor_votes: Counter = Counter()
     hits = {m: 0 for m in ROWS}
     cands = {m: 0 for m in ROWS}
 
@@ -277,11 +358,15 @@ def run(gallery: int, probes: int, seed: int, workers: int = 2) -> dict:
         pairs = [(k, f"G{c}", 0) for m in MODALITIES for k, c in index[m].lookup_pairs(by_mod[m])]
         chosen = {int(eid[1:]) for eid, _ in select_candidates(tally_hits(pairs))}
         score("combined_engine", chosen, g)
+        _attribute(pairs, chosen, g, sources)
+        _votes(pairs, chosen, g, mate_votes, impostor_votes)
+        score("combined_engine_before", _earlier_rule(pairs), g)
         bio_pairs = [p for p in pairs if _modality_of(p[0]) != "demographic"]
         chosen = {int(eid[1:]) for eid, _ in select_candidates(tally_hits(bio_pairs))}
         score("biometric_engine", chosen, g)
     query_s = time.perf_counter() - t1
     m_probes = max(1, len(probe_data))
+    out_sources = {k: round(v / m_probes, 2) for k, v in sorted(sources.items())}
     out: dict = {"gallery": gallery, "probes": len(probe_data), "seed": seed,
                  "posting_cap": POSTING_CAP, "workers": workers, "build_s": round(build_s, 1),
                  "build_cpu_s": round(build_cpu, 1),
@@ -289,6 +374,12 @@ def run(gallery: int, probes: int, seed: int, workers: int = 2) -> dict:
                  "query_s": round(query_s, 1),
                  "load_before": [round(x, 2) for x in load0],
                  "load_after": [round(x, 2) for x in os.getloadavg()]}
+    out["engine_candidates_by_source"] = out_sources
+    order = {f"{p}{n}": i for i, (p, n) in enumerate((p, n) for p in "ks" for n in range(11))}
+    out["voting_keys_shared"] = {
+        "mate": {k: mate_votes[k] for k in sorted(mate_votes, key=order.get)},
+        "impostor_per_probe": {k: round(impostor_votes[k] / m_probes, 3)
+                               for k in sorted(impostor_votes, key=order.get)}}
     key_counts = {**{m: counts[m] for m in MODALITIES},
                   "finger_indexed": counts["finger_indexed"], "combined_engine": counts["engine"]}
     for m in ROWS:
@@ -324,6 +415,13 @@ def _print(r: dict) -> None:
           f"load {r['load_before'][0]} -> {r['load_after'][0]}")
     print(f"  {'modality':<18}{'hit rate':>10}{'cand/probe':>12}{'penetration':>13}"
           f"{'keys/enr':>10}{'oversized':>11}{'turned away':>13}{'largest':>9}")
+    print("  engine impostor candidates per probe by source: "
+          + ", ".join(f"{k} {v}" for k, v in r["engine_candidates_by_source"].items()))
+    v = r["voting_keys_shared"]
+    print("  voting keys shared (k<n>: n keys, s<n>: from n sources; 10: ten or more): true mate "
+          + ", ".join(f"{k}: {n}" for k, n in v["mate"].items())
+          + "; chosen impostors per probe " + ", ".join(f"{k}: {n}" for k, n in
+                                                      v["impostor_per_probe"].items()))
     for m in ROWS:
         d = r[m]
         print(f"  {m:<18}{100 * d['hit_rate']:>9.2f}%{d['candidates_per_probe']:>12.1f}"

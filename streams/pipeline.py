@@ -10,7 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Protocol
 
-from streams.blocking.biometric import BIOMETRIC_PREFIXES, MIN_SHARED_BIOMETRIC_KEYS
+from streams.blocking.biometric import (
+    BIOMETRIC_PREFIXES,
+    MIN_SHARED_BIOMETRIC_KEYS,
+    MIN_SHARED_ONE_SOURCE,
+    VOTING_PREFIXES,
+    source_bit,
+)
 from streams.routing import partitions_for
 
 #: A blocking key's posting list stops growing at this many enrollments. Such a key is
@@ -232,30 +238,51 @@ class Gather:
 
 
 def tally_hits(hits: Iterable[tuple[str, str, int]]) -> list[list]:
-    """One index partition's answer: per candidate ``[id, gallery partition, biometric keys
-    shared, 1 if any demographic key shared]``, from ``(key, id, partition)`` hits. Each key
-    lives on exactly one index partition, so the tallies of several partitions add up."""
+    """One index partition's answer: per candidate ``[id, gallery partition, voting keys shared,
+    1 if a demographic key that admits alone was shared, biometric sources (bits of
+    ``biometric.source_bit``), weak demographic keys shared]``, from ``(key, id, partition)``
+    hits. Voting keys are the biometric and the weak demographic ones
+    (``streams.blocking.biometric.VOTING_PREFIXES``); each weak demographic key is a source of its
+    own. Each key lives on exactly one index partition, so the tallies of several partitions add
+    up (counts summed, sources or-ed)."""
     tally: dict[tuple[str, int], list[int]] = {}
     for key, eid, part in hits:
-        t = tally.setdefault((eid, part), [0, 0])
+        t = tally.setdefault((eid, part), [0, 0, 0, 0])
         if key.startswith(BIOMETRIC_PREFIXES):
             t[0] += 1
+            t[2] |= source_bit(key)
+        elif key.startswith(VOTING_PREFIXES):
+            t[0] += 1
+            t[3] += 1
         else:
             t[1] = 1
-    return [[eid, part, n, d] for (eid, part), (n, d) in sorted(tally.items())]
+    return [[eid, part, *t] for (eid, part), t in sorted(tally.items())]
 
 
-def select_candidates(tallies: Iterable[list], min_shared: int = MIN_SHARED_BIOMETRIC_KEYS
-                      ) -> list[tuple[str, int]]:
+def select_candidates(tallies: Iterable[list], min_shared: int = MIN_SHARED_BIOMETRIC_KEYS,
+                      one_source: int = MIN_SHARED_ONE_SOURCE) -> list[tuple[str, int]]:
     """Candidates worth comparing from the tallies of every index partition: found through a
-    demographic key, or sharing at least ``min_shared`` biometric keys (a lone chance collision is
-    the typical impostor; see streams.blocking.biometric)."""
+    demographic key that admits alone (NIK, name with birth date, birth date with sex and
+    regency, name with sex and regency), or sharing at least ``min_shared`` voting keys
+    (biometric or weak demographic) from at least two sources, or ``one_source`` from one (a
+    lone chance collision, or two keys of one finger or eye, is the typical impostor; see
+    streams.blocking.biometric). A tally of the earlier form ``[id, partition, keys, demographic]``
+    (an index partition of an earlier version, which counted biometric keys only and flagged
+    every demographic key) is read as sources unknown and admitted at ``min_shared`` keys."""
     total: dict[tuple[str, int], list[int]] = {}
-    for eid, part, n, d in tallies:
-        t = total.setdefault((eid, part), [0, 0])
+    for tally in tallies:
+        eid, part, n, d = tally[:4]
+        t = total.setdefault((eid, part), [0, 0, 0, 0, 0])
         t[0] += n
         t[1] |= d
-    return sorted(k for k, (n, d) in total.items() if d or n >= min_shared)
+        if len(tally) >= 6:
+            t[2] |= tally[4]
+            t[3] += tally[5]
+        else:
+            t[4] = 1
+    return sorted(k for k, (n, d, bits, weak, old) in total.items()
+                  if d or n >= one_source
+                  or (n >= min_shared and (old or bits.bit_count() + weak >= 2)))
 
 
 #: A stage record carries the items of one agent step for one partition, up to this many bytes

@@ -147,6 +147,68 @@ def test_a_lone_biometric_collision_is_not_a_candidate_but_two_keys_or_a_demogra
     assert chosen == [("y", 1), ("z", 2)]
 
 
+def test_voting_keys_admit_from_two_sources_or_three_keys_of_one():
+    hits = [("ir:R:00:abc", "a", 0),  # one key: dropped
+            ("ir:R:01:def", "b", 0), ("fp:2:1f", "b", 0),  # an iris table and a finger: kept
+            ("fp:2:1f", "c", 0), ("fp:2:2e", "c", 0),  # two keys of one finger: dropped
+            ("fp:7:1f", "c3", 0), ("fp:7:2e", "c3", 0), ("fp:7:3d", "c3", 0),  # three: kept
+            ("ir:R:00:abc", "f", 2), ("ir:L:00:abc", "f", 2),  # both eyes: kept
+            ("ir:L:02:c175a", "t", 2), ("ir:L:04:0285b", "t", 2),  # two tables of one eye: kept
+            ("fp:1:aa", "g", 1), ("fp:10:aa", "g", 1),  # two finger positions: kept
+            ("ir:R:03:ab", "h", 1), ("ir:R:03:cd", "h", 1),  # one table (a flip, a shift): dropped
+            ("nik:3374010201800001", "d", 1), ("dsr:1980-01-02|M|33.74", "e", 1)]
+    assert select_candidates(tally_hits(hits)) == [
+        ("b", 0), ("c3", 0), ("d", 1), ("e", 1), ("f", 2), ("g", 1), ("t", 2)]
+    # the bars are parameters: one key from one source is enough at (1, 1)
+    assert ("a", 0) in select_candidates(tally_hits(hits), min_shared=1, one_source=1)
+
+
+def test_sources_of_one_candidate_add_up_across_index_partitions():
+    # the keys of one candidate may live on different index partitions
+    p0 = tally_hits([("fp:2:1f", "x", 3)])
+    p1 = tally_hits([("ir:L:00:aa", "x", 3)])
+    p2 = tally_hits([("fp:2:2e", "y", 3)])
+    p3 = tally_hits([("fp:2:3d", "y", 3)])
+    assert select_candidates(p0 + p1) == [("x", 3)]  # two sources
+    assert select_candidates(p2 + p3) == []  # two keys of one finger
+    assert select_candidates(p2 + p3 + tally_hits([("fp:2:4c", "y", 3)])) == [("y", 3)]
+
+
+def test_source_bits_name_an_iris_table_or_a_finger_position():
+    from streams.blocking.biometric import source_bit
+    from streams.blocking.iris_keys import TABLES
+
+    keys = [f"ir:{eye}:{t:02d}:ab" for eye in "RL" for t in range(TABLES)]
+    keys += [f"fp:{n}:ab" for n in range(1, 11)]
+    bits = [source_bit(k) for k in keys]
+    assert len(set(bits)) == len(keys) and all(b.bit_count() == 1 for b in bits)
+    assert source_bit("fp:2:aa") == source_bit("fp:2:bb")
+    assert source_bit("ir:R:03:aa") == source_bit("ir:R:03:bb")
+    assert source_bit("fp:11:aa") == source_bit("ir:X:00:aa") == 1 << 31  # unknown forms
+
+
+def test_a_weak_demographic_key_votes_instead_of_admitting_alone():
+    # a name token with a birth year is shared by thousands at national scale
+    hits = [("ty:SITI|1980|F", "lone", 0),  # one weak key: dropped
+            ("ty:SITI|1980|F", "two", 0), ("ty:AMINAH|1980|F", "two", 0),  # two weak keys: kept
+            ("ty:AMINAH|1980|F", "mixed", 1), ("ir:L:02:aa", "mixed", 1),  # weak + iris: kept
+            ("ty:NUR|1990|F", "strong", 2), ("nd:NUR SITI|1990-03-12", "strong", 2),
+            ("tmd:AMINAH|03-12", "daymonth", 3),  # a token with day and month admits alone
+            ("nsr:NUR SITI|F|33.74", "regency", 3)]  # name, sex and regency admit alone
+    # the keys of one candidate may live on different index partitions: tallies add up
+    by_part = [tally_hits([h for h in hits if len(h[0]) % 2 == k]) for k in (0, 1)]
+    assert all(by_part)
+    chosen = select_candidates(by_part[0] + by_part[1])
+    assert chosen == [("daymonth", 3), ("mixed", 1), ("regency", 3), ("strong", 2), ("two", 0)]
+
+
+def test_a_tally_of_an_earlier_index_partition_admits_at_least_as_much():
+    # before weak keys voted and sources counted, a tally was [id, part, biometric keys, 1 if any
+    # demographic key]: read as sources unknown, admitted at two keys as it was then
+    assert select_candidates([["lone", 0, 0, 1], ["two", 0, 2, 0], ["one", 0, 1, 0]]) == [
+        ("lone", 0), ("two", 0)]
+
+
 @given(st.lists(st.dictionaries(st.sampled_from(["probe", "rid", "n", "raw"]),
                                 st.text(alphabet="ab\"\\é", max_size=80)
                                 | st.integers(-2**40, 2**40)), max_size=20),

@@ -204,17 +204,6 @@ def test_two_shared_keys_rule_keeps_mates_and_drops_chance_collisions(keyed):
     assert shared / (PEOPLE * (PEOPLE - 1)) <= MAX_VOTED_IMPOSTOR_SHARE
 
 
-def test_select_candidates_counts_distinct_biometric_keys():
-    hits = [
-        ("ir:R:00:abc", "a"), ("ir:R:00:abc", "a"),  # the same key twice counts once
-        ("ir:R:01:def", "b"), ("fp:2:1f", "b"),  # two keys: kept
-        ("fp:3:2e", "c"),  # one chance collision: dropped
-        ("nik:3374010201800001", "d"), ("dsr:1980-01-02|M|33.74", "e"),  # demographic: kept
-    ]
-    assert biometric.select_candidates(hits) == {"b", "d", "e"}
-    assert biometric.select_candidates(hits, min_shared=1) == {"a", "b", "c", "d", "e"}
-
-
 def test_small_contract_shapes_make_keys():
     rng = np.random.default_rng(9)
     for shape in ((1, 8, 64, 1), (2, 16, 128, 2)):
