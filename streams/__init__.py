@@ -4,7 +4,7 @@ Enrollment events flow in through Kafka; stream agents compare each one against 
 gallery and emit one revisable uniqueness verdict per enrollment (see ``../shared/CONTRACT.md``).
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 #: Written into every verdict; changes whenever a threshold or rule changes.
 ENGINE = f"tunggal {__version__}"

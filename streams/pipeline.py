@@ -7,8 +7,12 @@ the same (or no) output.
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Protocol
+
+import numpy as np
 
 from streams.blocking.biometric import (
     BIOMETRIC_PREFIXES,
@@ -237,17 +241,97 @@ class Gather:
         return out
 
 
-def tally_hits(hits: Iterable[tuple[str, str, int]]) -> list[list]:
+#: Source code of a ``ty:`` key in a voting fingerprint (biometric sources are 0-31, the bit
+#: positions of ``biometric.source_bit``).
+_WEAK_SOURCE = 32
+_HASH_BITS = 56
+
+
+def voting_fingerprint(keys: Iterable[str]) -> np.ndarray:
+    """A probe's voting keys (biometric and weak demographic) as sorted unique ``uint64``: the
+    key's source in the top byte (``source_bit``'s bit position, or 32 for a ``ty:`` key, each its
+    own source) and 56 bits of its BLAKE2b digest. Two probes' fingerprints intersect exactly
+    where their voting keys do (a false collision of 56-bit digests among ~170 keys is about
+    1e-12 per pair)."""
+    out = []
+    for k in keys:
+        if not k.startswith(VOTING_PREFIXES):
+            continue
+        src = source_bit(k).bit_length() - 1 if k.startswith(BIOMETRIC_PREFIXES) else _WEAK_SOURCE
+        h = int.from_bytes(hashlib.blake2b(k.encode(), digest_size=8).digest(), "big")
+        out.append((src << _HASH_BITS) | (h & ((1 << _HASH_BITS) - 1)))
+    return np.unique(np.array(out, dtype=np.uint64))
+
+
+def shared_votes(a: np.ndarray, b: np.ndarray) -> tuple[int, int, int]:
+    """``(voting keys shared, biometric source bits, weak keys shared)`` of two fingerprints."""
+    shared = np.intersect1d(a, b, assume_unique=True)
+    src = (shared >> np.uint64(_HASH_BITS)).astype(np.int64)
+    bits = 0
+    for b_ in np.unique(src[src < _WEAK_SOURCE]).tolist():
+        bits |= 1 << b_
+    return int(shared.size), bits, int((src == _WEAK_SOURCE).sum())
+
+
+class RecentProbes:
+    """The voting fingerprints of the probes an index partition indexed last, at most ``cap``.
+
+    Why: the candidate rule counts keys over every index partition, and each partition answers
+    only the pairs whose second capture it sees. Two captures of one person in flight together
+    can each come second on a different partition (``a`` before ``b`` on one, ``b`` before ``a``
+    on another): each side's tally then holds only part of the shared keys, and both may fall
+    short of the rule although the whole set passes. A partition that finds a recent member
+    therefore answers with the whole intersection of the two fingerprints (``shared_votes``),
+    marked whole, so either side decides on the same set as a run one after the other would.
+    A member indexed before the last ``cap`` probes of its partition was not in flight with
+    this probe (its own fan-out finished long ago), and one after a restart is re-read with its
+    input; both are answered from the partition's own keys as before."""
+
+    def __init__(self, cap: int = 10_000) -> None:
+        self.cap = cap
+        self._fp: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    def add(self, probe: str, fingerprint: np.ndarray) -> None:
+        self._fp[probe] = fingerprint
+        self._fp.move_to_end(probe)
+        while len(self._fp) > self.cap:
+            self._fp.popitem(last=False)
+
+    def get(self, probe: str) -> np.ndarray | None:
+        return self._fp.get(probe)
+
+    def __len__(self) -> int:
+        return len(self._fp)
+
+
+def whole_tallies(recent: RecentProbes | None, fingerprint: np.ndarray | None,
+                  hits: Iterable[tuple[str, str, int]]) -> dict[str, tuple[int, int, int]]:
+    """For each member among ``hits`` still in ``recent``: its whole shared votes with the probe
+    (``fingerprint``), for :func:`tally_hits`."""
+    if recent is None or fingerprint is None:
+        return {}
+    out: dict[str, tuple[int, int, int]] = {}
+    for _key, eid, _part in hits:
+        if eid not in out:
+            fp = recent.get(eid)
+            if fp is not None:
+                out[eid] = shared_votes(fingerprint, fp)
+    return out
+
+
+def tally_hits(hits: Iterable[tuple[str, str, int]],
+               whole: dict[str, tuple[int, int, int]] | None = None) -> list[list]:
     """One index partition's answer: per candidate ``[id, gallery partition, voting keys shared,
     1 if a demographic key that admits alone was shared, biometric sources (bits of
-    ``biometric.source_bit``), weak demographic keys shared]``, from ``(key, id, partition)``
-    hits. Voting keys are the biometric and the weak demographic ones
-    (``streams.blocking.biometric.VOTING_PREFIXES``); each weak demographic key is a source of its
-    own. Each key lives on exactly one index partition, so the tallies of several partitions add
-    up (counts summed, sources or-ed)."""
+    ``biometric.source_bit``), weak demographic keys shared, 1 if the three counts are whole]``,
+    from ``(key, id, partition)`` hits. Voting keys are the biometric and the weak demographic
+    ones (``streams.blocking.biometric.VOTING_PREFIXES``); each weak demographic key is a source
+    of its own. Each key lives on exactly one index partition, so the tallies of several
+    partitions add up (counts summed, sources or-ed), except where ``whole`` gives a member's
+    shared votes over every key (see :class:`RecentProbes`)."""
     tally: dict[tuple[str, int], list[int]] = {}
     for key, eid, part in hits:
-        t = tally.setdefault((eid, part), [0, 0, 0, 0])
+        t = tally.setdefault((eid, part), [0, 0, 0, 0, 0])
         if key.startswith(BIOMETRIC_PREFIXES):
             t[0] += 1
             t[2] |= source_bit(key)
@@ -256,6 +340,10 @@ def tally_hits(hits: Iterable[tuple[str, str, int]]) -> list[list]:
             t[3] += 1
         else:
             t[1] = 1
+    for (eid, _part), t in tally.items():
+        if whole and eid in whole:
+            t[0], t[2], t[3] = whole[eid]
+            t[4] = 1
     return [[eid, part, *t] for (eid, part), t in sorted(tally.items())]
 
 
@@ -263,13 +351,16 @@ def select_candidates(tallies: Iterable[list], min_shared: int = MIN_SHARED_BIOM
                       one_source: int = MIN_SHARED_ONE_SOURCE) -> list[tuple[str, int]]:
     """Candidates worth comparing from the tallies of every index partition: found through a
     demographic key that admits alone (NIK, name with birth date, birth date with sex and
-    regency, name with sex and regency), or sharing at least ``min_shared`` voting keys
-    (biometric or weak demographic) from at least two sources, or ``one_source`` from one (a
-    lone chance collision, or two keys of one finger or eye, is the typical impostor; see
-    streams.blocking.biometric). A tally of the earlier form ``[id, partition, keys, demographic]``
-    (an index partition of an earlier version, which counted biometric keys only and flagged
-    every demographic key) is read as sources unknown and admitted at ``min_shared`` keys."""
+    regency, name with sex and regency, name token with day and month), or sharing at least
+    ``min_shared`` voting keys (biometric or weak demographic) from at least two sources, or
+    ``one_source`` from one (a lone chance collision, or two keys of one finger or iris table,
+    is the typical impostor; see streams.blocking.biometric). Counts marked whole (an index
+    partition that found a member in flight, :class:`RecentProbes`) stand for the candidate
+    instead of the sum. A tally of the earlier form ``[id, partition, keys, demographic]`` (an
+    index partition of an earlier version, which counted biometric keys only and flagged every
+    demographic key) is read as sources unknown and admitted at ``min_shared`` keys."""
     total: dict[tuple[str, int], list[int]] = {}
+    whole: dict[tuple[str, int], tuple[int, int, int]] = {}
     for tally in tallies:
         eid, part, n, d = tally[:4]
         t = total.setdefault((eid, part), [0, 0, 0, 0, 0])
@@ -278,8 +369,12 @@ def select_candidates(tallies: Iterable[list], min_shared: int = MIN_SHARED_BIOM
         if len(tally) >= 6:
             t[2] |= tally[4]
             t[3] += tally[5]
+            if len(tally) >= 7 and tally[6]:
+                whole[(eid, part)] = (n, tally[4], tally[5])
         else:
             t[4] = 1
+    for k, (n, bits, weak) in whole.items():
+        total[k][0], total[k][2], total[k][3] = n, bits, weak
     return sorted(k for k, (n, d, bits, weak, old) in total.items()
                   if d or n >= one_source
                   or (n >= min_shared and (old or bits.bit_count() + weak >= 2)))

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import base64
 import logging
 import weakref
 from collections import OrderedDict
@@ -29,6 +30,7 @@ from datetime import datetime, timezone
 from typing import Any, Iterator
 
 import faust
+import numpy as np
 import orjson
 from faust.streams import _current_event
 from mode import CrashingSupervisor
@@ -52,6 +54,7 @@ from streams.app.postings import (
 from streams.pipeline import (
     Gather,
     Indexed,
+    RecentProbes,
     index_probe,
     pack_items,
     reindex_probe,
@@ -60,6 +63,8 @@ from streams.pipeline import (
     select_candidates,
     tally_hits,
     unpack_items,
+    voting_fingerprint,
+    whole_tallies,
 )
 from streams.routing import partition_for
 from streams.settings import Settings
@@ -82,6 +87,10 @@ TRANSIENT_CHANGELOG_CONFIGS = {"segment.ms": str(60_000), "min.cleanable.dirty.r
 
 #: Nodes of requests in flight kept between the start and the end of their matching.
 NODE_CACHE = 50_000
+#: Per index partition, the voting-key fingerprints of the probes it indexed last, so that two
+#: captures in flight together are answered with their whole shared keys
+#: (``pipeline.RecentProbes``): ~1.5 KB each.
+RECENT_PROBES = 10_000
 
 
 def now_rfc3339() -> str:
@@ -232,6 +241,7 @@ def create_app(settings: Settings) -> faust.App:
     # The resolver's node of each request in flight, from start_matching to finish (an id's
     # stored event never changes, so neither does its node; a miss decodes the stored event).
     nodes: OrderedDict[str, g.Node] = OrderedDict()
+    recent: dict[int, RecentProbes] = {}  # index partition -> its recently indexed probes
 
     postings = PartitionedPostings(
         s.data_dir / POSTINGS_DIR,
@@ -377,13 +387,17 @@ def create_app(settings: Settings) -> faust.App:
             to_resolver(out, node, [], [] if again else None)
             out.done[key] = (rid.encode(), event)  # finished: nothing to match
             return
-        routed = route_keys(keys_for(e), P)
+        keys = keys_for(e)
+        routed = route_keys(keys, P)
+        # every index partition gets the probe's voting keys in full, as a fingerprint, to
+        # answer a member in flight with it by their whole shared keys (RecentProbes)
+        vk = base64.b64encode(voting_fingerprint(keys).astype("<u8").tobytes()).decode("ascii")
         # A re-evaluation asks every index partition: one that held keys the engine no longer
         # derives takes the probe out of their lists.
         for kp in range(P) if again else routed:
             m = {"rid": rid, "probe": e.enrollment_id, "pp": event.message.partition,
                  "keys": routed.get(kp, []),
-                 "n": P if again else len(routed)}
+                 "n": P if again else len(routed), "vk": vk}
             if again:
                 m["again"] = 1
             out.add(stage["keys"], kp, m)
@@ -431,8 +445,16 @@ def create_app(settings: Settings) -> faust.App:
         if result.oversized:
             log.debug("%s: %d oversized blocks demoted (neither indexed nor answered)",
                       m["probe"], result.oversized)
+        fingerprint = None
+        if m.get("vk") is not None:  # absent from a key message of an earlier version
+            fingerprint = np.frombuffer(base64.b64decode(m["vk"]), dtype="<u8").astype(np.uint64)
+        mine = recent.setdefault(part, RecentProbes(RECENT_PROBES))
+        whole = whole_tallies(mine, fingerprint, result.hits)
+        if fingerprint is not None and m["keys"]:
+            mine.add(m["probe"], fingerprint)
+        reply = {k: v for k, v in m.items() if k != "vk"}
         out.add(stage["candidates"], m["pp"],
-                {**m, "keys": None, "part": part, "cands": tally_hits(result.hits)})
+                {**reply, "keys": None, "part": part, "cands": tally_hits(result.hits, whole)})
 
     def gather(out: Outbox, event: Any, m: dict, what: str, payload: list) -> list | None:
         """Add one reply to its fan-out; the merged replies once all arrived, else None. The

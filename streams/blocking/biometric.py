@@ -71,9 +71,10 @@ def source_bit(key: str) -> int:
     share minutiae. Eye R table ``t`` is bit ``t``, eye L table ``t`` bit ``8 + t`` (tables 0-7),
     finger position ``n`` (1-10) bit ``16 + n``; any other form bit 31 (a source of its own)."""
     parts = key.split(":", 3)
-    if len(parts) > 3 and parts[2].isdigit():
+    if len(parts) > 3 and parts[2].isascii() and parts[2].isdigit():
         if parts[0] == "ir" and parts[1] in ("R", "L") and int(parts[2]) < 8:
             return 1 << (int(parts[2]) + (0 if parts[1] == "R" else 8))
-    if len(parts) > 2 and parts[0] == "fp" and parts[1].isdigit() and 1 <= int(parts[1]) <= 10:
+    if len(parts) > 2 and parts[0] == "fp" and parts[1].isascii() and parts[1].isdigit() \
+            and 1 <= int(parts[1]) <= 10:
         return 1 << (16 + int(parts[1]))
     return 1 << 31

@@ -1,13 +1,14 @@
 """Pure stage transitions: routing, posting lists, fan-out gathering, candidate selection."""
 
 import orjson
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streams.pipeline import (
     POSTING_CAP,
     DictPostings,
     Gather,
+    RecentProbes,
     index_probe,
     pack_items,
     posting_members,
@@ -18,6 +19,8 @@ from streams.pipeline import (
     select_candidates,
     tally_hits,
     unpack_items,
+    voting_fingerprint,
+    whole_tallies,
 )
 from streams.routing import partition_for
 
@@ -200,6 +203,71 @@ def test_a_weak_demographic_key_votes_instead_of_admitting_alone():
     assert all(by_part)
     chosen = select_candidates(by_part[0] + by_part[1])
     assert chosen == [("daymonth", 3), ("mixed", 1), ("regency", 3), ("strong", 2), ("two", 0)]
+
+
+_VOTING_POOL = [*(f"ir:{e}:{t:02d}:{v:x}" for e in "RL" for t in range(6) for v in range(3)),
+                *(f"fp:{n}:{v:x}" for n in (1, 2, 6, 7) for v in range(4)),
+                *(f"ty:T{v}|1980|F" for v in range(4))]
+
+
+def _run_pair(shared, own_a, own_b, first_on, partitions, recent_cap):
+    """Index probes ``a`` and ``b`` on ``partitions`` index partitions, ``a`` first on the
+    partitions in ``first_on`` and ``b`` first on the others; whether either side's gathered
+    tallies select the other (the pair gets compared)."""
+    keys = {"a": sorted(set(shared) | set(own_a)), "b": sorted(set(shared) | set(own_b))}
+    routed = {p: route_keys(keys[p], partitions) for p in "ab"}
+    fps = {p: voting_fingerprint(keys[p]) for p in "ab"}
+    stores = [DictPostings() for _ in range(partitions)]
+    recents = [RecentProbes() if recent_cap else None for _ in range(partitions)]
+    tallies: dict[str, list] = {"a": [], "b": []}
+    for k in range(partitions):
+        for probe in ("ab" if k in first_on else "ba"):
+            if k not in routed[probe]:
+                continue
+            hits = index_probe(stores[k], probe, 0, routed[probe][k], already_indexed=False).hits
+            whole = whole_tallies(recents[k], fps[probe], hits)
+            tallies[probe] += tally_hits(hits, whole)
+            if recents[k] is not None:
+                recents[k].add(probe, fps[probe])
+    return (("b", 0) in select_candidates(tallies["a"])
+            or ("a", 0) in select_candidates(tallies["b"]))
+
+
+# no deadline: the first example pays for loading the compiled key routing
+_pair_cases = lambda f: settings(deadline=None)(given(  # noqa: E731
+
+    st.lists(st.sampled_from(_VOTING_POOL), unique=True, max_size=6),
+    st.lists(st.sampled_from(_VOTING_POOL), unique=True, max_size=4),
+    st.lists(st.sampled_from(_VOTING_POOL), unique=True, max_size=4),
+    st.sets(st.integers(0, 3)), st.integers(1, 4))(f))
+
+
+@_pair_cases
+def test_two_captures_in_flight_together_are_compared_as_one_after_the_other_would_be(
+        shared, own_a, own_b, first_on, partitions):
+    """Whatever the interleaving over the index partitions, the pair is compared exactly when a
+    run of ``a`` then ``b`` compares it: the decision is a function of the shared keys."""
+    own_b = [k for k in own_b if k not in own_a]  # keys outside ``shared`` are not shared
+    sequential = _run_pair(shared, own_a, own_b, set(range(partitions)), partitions, True)
+    assert _run_pair(shared, own_a, own_b, first_on, partitions, True) == sequential
+
+
+def test_without_the_recent_probes_an_interleaving_can_lose_the_pair():
+    # two keys of two sources, one on each of two index partitions, each side first on one
+    iris = "ir:R:00:0"
+    finger = next(k for k in (f"fp:2:{v:x}" for v in range(64))
+                  if len(route_keys([iris, k], 2)) == 2)  # on the other partition
+    shared = [iris, finger]
+    assert _run_pair(shared, [], [], {0, 1}, 2, False)  # one after the other: compared
+    assert not _run_pair(shared, [], [], {0}, 2, False)  # interleaved, no recent probes: lost
+    assert _run_pair(shared, [], [], {0}, 2, True)  # interleaved, recent probes: compared
+
+
+def test_recent_probes_forget_the_oldest_beyond_their_cap():
+    recent = RecentProbes(cap=2)
+    for p in "xyz":
+        recent.add(p, voting_fingerprint([f"fp:1:{p}"]))
+    assert recent.get("x") is None and recent.get("y") is not None and len(recent) == 2
 
 
 def test_a_tally_of_an_earlier_index_partition_admits_at_least_as_much():
