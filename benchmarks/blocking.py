@@ -328,6 +328,7 @@ def run(gallery: int, probes: int, seed: int, workers: int = 2) -> dict:
 
     t1 = time.perf_counter()
     sources: Counter = Counter()
+    lost: Counter = Counter()
     mate_votes: Counter = Counter()
     impostor_votes: Counter = Counter()
     hits = {m: 0 for m in ROWS}
@@ -360,7 +361,12 @@ def run(gallery: int, probes: int, seed: int, workers: int = 2) -> dict:
         score("combined_engine", chosen, g)
         _attribute(pairs, chosen, g, sources)
         _votes(pairs, chosen, g, mate_votes, impostor_votes)
-        score("combined_engine_before", _earlier_rule(pairs), g)
+        before = _earlier_rule(pairs)
+        score("combined_engine_before", before, g)
+        if g in before and g not in chosen:  # a mate the earlier rule found and this one lost
+            shared = [k for k, c, _ in pairs if int(c[1:]) == g]
+            lost[", ".join(sorted({k.split(":", 1)[0] for k in shared})) +
+                 f" ({len(shared)} keys)"] += 1
         bio_pairs = [p for p in pairs if _modality_of(p[0]) != "demographic"]
         chosen = {int(eid[1:]) for eid, _ in select_candidates(tally_hits(bio_pairs))}
         score("biometric_engine", chosen, g)
@@ -375,6 +381,7 @@ def run(gallery: int, probes: int, seed: int, workers: int = 2) -> dict:
                  "load_before": [round(x, 2) for x in load0],
                  "load_after": [round(x, 2) for x in os.getloadavg()]}
     out["engine_candidates_by_source"] = out_sources
+    out["mates_lost_to_the_rule_before"] = dict(lost.most_common())
     order = {f"{p}{n}": i for i, (p, n) in enumerate((p, n) for p in "ks" for n in range(11))}
     out["voting_keys_shared"] = {
         "mate": {k: mate_votes[k] for k in sorted(mate_votes, key=order.get)},
@@ -417,6 +424,9 @@ def _print(r: dict) -> None:
           f"{'keys/enr':>10}{'oversized':>11}{'turned away':>13}{'largest':>9}")
     print("  engine impostor candidates per probe by source: "
           + ", ".join(f"{k} {v}" for k, v in r["engine_candidates_by_source"].items()))
+    print("  mates the rule before found and this one does not, by the keys they share: "
+          + (", ".join(f"{k}: {n}" for k, n in r["mates_lost_to_the_rule_before"].items())
+             or "none"))
     v = r["voting_keys_shared"]
     print("  voting keys shared (k<n>: n keys, s<n>: from n sources; 10: ten or more): true mate "
           + ", ".join(f"{k}: {n}" for k, n in v["mate"].items())
