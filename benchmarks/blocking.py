@@ -34,9 +34,9 @@ engine rows uses the modality indexes, whose posting lists are the engine's for 
 checks that the composed key set equals ``keys_for``. "combined_engine_before" is the engine's
 rule before 2026-12-08: every demographic key admitted a candidate alone, weak ones (a name token
 with a birth year or day/month) included, and any two biometric keys did, even of one finger or
-one eye. "voting keys shared" gives the histograms behind the current rule. "engine impostor candidates by source" splits
-the engine's impostor candidates per probe by the keys that brought them. The last line printed
-is one JSON object.
+one eye. "voting keys shared" gives the histograms behind the current rule; "engine impostor
+candidates by source" splits the engine's impostor candidates per probe by the keys that
+brought them. The last line printed is one JSON object.
 
 Reproduce: ``.venv/bin/python -m benchmarks.blocking --gallery 10000 100000 --probes 2000``
 """
@@ -57,12 +57,7 @@ import numpy as np
 import orjson
 
 from streams.blocking import keys as bkeys
-from streams.blocking.biometric import (
-    MIN_SHARED_BIOMETRIC_KEYS,
-    VOTING_PREFIXES,
-    iris_keys_for,
-    source_bit,
-)
+from streams.blocking.biometric import BIOMETRIC_PREFIXES, MIN_SHARED_BIOMETRIC_KEYS, iris_keys_for
 from streams.blocking.finger_keys import finger_keys
 from streams.domain.types import Demographics, Enrollment
 from streams.pipeline import POSTING_CAP, select_candidates, tally_hits
@@ -225,7 +220,7 @@ def _attribute(pairs: list[tuple[str, str, int]], chosen: set[int], mate: int,
         c = int(eid[1:])
         if c == mate or c not in chosen:
             continue
-        if key.startswith(("ir:", "fp:")):
+        if key.startswith(BIOMETRIC_PREFIXES):
             bio[c] += 1
         else:
             demo.setdefault(c, set()).add(key.split(":", 1)[0])
@@ -242,32 +237,29 @@ def _votes(pairs: list[tuple[str, str, int]], chosen: set[int], mate: int, mates
            impostors: Counter) -> None:
     """Histograms of the voting keys (biometric and weak demographic) shared with the probe
     (``k<n>``, up to 10) and of their sources (``s<n>``: iris tables, finger positions, weak
-    demographic keys; ``biometric.source_bit``): the true mate's, whether or not it was chosen, and the chosen impostors'."""
-    keys: Counter = Counter()
-    sources: dict[int, set[str]] = {}
-    for key, eid, _ in pairs:
-        if key.startswith(VOTING_PREFIXES):
-            c = int(eid[1:])
-            keys[c] += 1
-            bio = key.startswith(("ir:", "fp:"))
-            sources.setdefault(c, set()).add(source_bit(key) if bio else key)
+    demographic keys), as the engine's ``tally_hits`` counts them: the true mate's, whether or
+    not it was chosen, and the chosen impostors'."""
+    votes = {int(eid[1:]): (n, bits.bit_count() + weak)
+             for eid, _part, n, _d, bits, weak, _whole in tally_hits(pairs)}
     for c, hist in [(mate, mates)] + [(c, impostors) for c in chosen - {mate}]:
-        hist[f"k{min(keys[c], 10)}"] += 1
-        hist[f"s{min(len(sources.get(c, ())), 10)}"] += 1
+        n, sources = votes.get(c, (0, 0))
+        hist[f"k{min(n, 10)}"] += 1
+        hist[f"s{min(sources, 10)}"] += 1
 
 
 def _earlier_rule(pairs: list[tuple[str, str, int]]) -> set[int]:
     """The engine's candidate rule before 2026-12-08, for comparison: every demographic key,
-    weak ones included, admits a candidate alone; two biometric keys of any sources do."""
-    votes: Counter = Counter()
-    alone: set[int] = set()
-    for key, eid, _ in pairs:
-        c = int(eid[1:])
-        if key.startswith(("ir:", "fp:")):
-            votes[c] += 1
+    weak ones included, admits a candidate alone; two biometric keys of any sources do. It is
+    ``select_candidates`` on tallies of that version's form (``[id, partition, biometric keys,
+    1 if any demographic key]``), which it still reads as that rule."""
+    old: dict[str, list] = {}
+    for key, eid, part in pairs:
+        t = old.setdefault(eid, [eid, part, 0, 0])
+        if key.startswith(BIOMETRIC_PREFIXES):
+            t[2] += 1
         else:
-            alone.add(c)
-    return alone | {c for c, n in votes.items() if n >= MIN_SHARED_BIOMETRIC_KEYS}
+            t[3] = 1
+    return {int(eid[1:]) for eid, _ in select_candidates(old.values())}
 
 
 def _modality_of(key: str) -> str:

@@ -447,14 +447,14 @@ def create_app(settings: Settings) -> faust.App:
                       m["probe"], result.oversized)
         fingerprint = None
         if m.get("vk") is not None:  # absent from a key message of an earlier version
-            fingerprint = np.frombuffer(base64.b64decode(m["vk"]), dtype="<u8").astype(np.uint64)
+            fingerprint = np.frombuffer(base64.b64decode(m["vk"]), dtype="<u8")
         mine = recent.setdefault(part, RecentProbes(RECENT_PROBES))
         whole = whole_tallies(mine, fingerprint, result.hits)
         if fingerprint is not None and m["keys"]:
             mine.add(m["probe"], fingerprint)
-        reply = {k: v for k, v in m.items() if k != "vk"}
-        out.add(stage["candidates"], m["pp"],
-                {**reply, "keys": None, "part": part, "cands": tally_hits(result.hits, whole)})
+        reply = {k: v for k, v in m.items() if k != "vk"}  # the fingerprint goes no further
+        reply.update(keys=None, part=part, cands=tally_hits(result.hits, whole))
+        out.add(stage["candidates"], m["pp"], reply)
 
     def gather(out: Outbox, event: Any, m: dict, what: str, payload: list) -> list | None:
         """Add one reply to its fan-out; the merged replies once all arrived, else None. The
