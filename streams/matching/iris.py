@@ -142,10 +142,20 @@ def prepare_probe(template: IrisTemplate) -> IrisProbe:
     shape = tuple(int(s) for s in template.shape)
     shifts = shift_order(shape[2])
     code = np.asarray(template.code, dtype=bool) & np.asarray(template.mask, dtype=bool)
-    cb, mb = _column_bytes(code), _column_bytes(template.mask)
-    codes = np.stack([_words(np.roll(cb, int(s), axis=0)) for s in shifts])
-    masks = np.stack([_words(np.roll(mb, int(s), axis=0)) for s in shifts])
-    return IrisProbe(template.eye, shape, shifts, codes, masks, template.usable_bits)
+    return IrisProbe(template.eye, shape, shifts, _rotated_words(_column_bytes(code), shifts),
+                     _rotated_words(_column_bytes(template.mask), shifts), template.usable_bits)
+
+
+def _rotated_words(col_bytes: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+    """(S, W) words: row ``i`` is :func:`_words` of ``col_bytes`` rolled by ``shifts[i]`` columns
+    (``np.roll`` along the columns), all rotations in one gather."""
+    c = col_bytes.shape[0]
+    rolled = col_bytes[(np.arange(c)[None, :] - shifts[:, None]) % c]  # (S, C, K8)
+    flat = rolled.reshape(len(shifts), -1)
+    pad = (-flat.shape[1]) % 8
+    if pad:
+        flat = np.concatenate([flat, np.zeros((len(shifts), pad), dtype=np.uint8)], axis=1)
+    return np.ascontiguousarray(flat).view(np.uint64)
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ from streams.matching.iris import (
     prepare_probe,
     score_many,
     score_pair,
+    to_words,
 )
 from streams.matching.iris_reference import reference_hd_at, reference_score
 from streams.sim.iris import capture, make_iris_source
@@ -165,6 +166,17 @@ def test_gallery_grows_and_equals_a_block():
     part = score_many(ts[0], block.rows(3, 6))
     assert np.array_equal(part.hd_raw, b.hd_raw[3:6])
     assert len(score_many(ts[0], block.rows(0, 0))) == 0
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_probe_rotations_are_the_words_of_the_rolled_template(shape):
+    rng = np.random.default_rng(17)
+    t = _random_template(rng, shape)
+    probe = prepare_probe(t)
+    assert probe.codes.shape == probe.masks.shape == (len(probe.shifts), len(to_words(t)[0]))
+    for i, k in enumerate(probe.shifts.tolist()):
+        code, mask = to_words(_roll(t, k))
+        assert np.array_equal(probe.codes[i], code) and np.array_equal(probe.masks[i], mask), k
 
 
 def test_search_range_scales_with_columns():
