@@ -3,7 +3,7 @@ steady real-time stream; beside it, a raw aiokafka consume-and-produce loop over
 as the ceiling.
 
     .venv/bin/python benchmarks/pipeline.py [--gallery 5000] [--backlog 2000] [--rate 20]
-        [--steady-seconds 60] [--workers 1] [--partitions 4] [--profile]
+        [--steady-seconds 60] [--workers 1] [--partitions 4] [--standby 1] [--profile]
 
 Starts a throwaway local broker on free ports unless TUNGGAL_BROKER is set. Figures:
 enrollments/s end to end (first probe published to last verdict written, from record
@@ -259,6 +259,7 @@ async def run(args: argparse.Namespace, bootstrap: str, work: Path) -> dict:
     stamp = int(time.time())
     s = Settings.from_env({"TUNGGAL_BROKER": bootstrap, "TUNGGAL_APP_ID": f"bench{stamp}",
                            "TUNGGAL_PARTITIONS": str(args.partitions),
+                           "TUNGGAL_STANDBY_REPLICAS": str(args.standby),
                            "TUNGGAL_TOPIC_ENROLLMENTS": f"bench{stamp}-enrollments",
                            "TUNGGAL_TOPIC_DLQ": f"bench{stamp}-dlq",
                            "TUNGGAL_TOPIC_VERDICTS": f"bench{stamp}-verdicts",
@@ -267,7 +268,8 @@ async def run(args: argparse.Namespace, bootstrap: str, work: Path) -> dict:
     procs = start_workers(s, args.workers, work)
     follower = Verdicts(bootstrap, s.topics.verdicts)
     await follower.start()
-    result: dict = {"workers": args.workers, "partitions": args.partitions}
+    result: dict = {"workers": args.workers, "partitions": args.partitions,
+                    "standby_replicas": args.standby}
     try:
         ids_g, _ = expected_outcomes(gallery)
         await produce_lines(bootstrap, s.topics.enrollments, gallery, total=len(gallery),
@@ -330,6 +332,8 @@ def main() -> dict:
     ap.add_argument("--steady-seconds", type=float, default=60.0)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--partitions", type=int, default=4)
+    ap.add_argument("--standby", type=int, default=1,
+                    help="TUNGGAL_STANDBY_REPLICAS of the workers (matters with --workers 2+)")
     ap.add_argument("--seed", type=int, default=77)
     ap.add_argument("--timeout", type=float, default=7200.0, help="per phase, seconds")
     ap.add_argument("--profile", action="store_true", help="py-spy the first worker")

@@ -68,6 +68,11 @@ class Settings:
     #: probes; caught up, each stage adds at most ``batch_wait`` to the latency.
     batch_size: int = 256
     batch_wait: float = 0.01
+    #: Standby copies of every table partition kept warm by other workers (faust's standby
+    #: replicas): a takeover then reads only the changelog's tail. Each costs every worker the
+    #: changelog records of the partitions it stands by for; 0 trades takeover time (a restore
+    #: from the changelog, docs/benchmarks.md "Recovery") for that CPU.
+    standby_replicas: int = 1
 
     @property
     def bootstrap(self) -> str:
@@ -129,6 +134,8 @@ class Settings:
             raise ConfigError(f"TUNGGAL_BATCH_SIZE must be >= 1, got {self.batch_size}")
         if not 0.0 < self.batch_wait <= 1.0:
             raise ConfigError(f"TUNGGAL_BATCH_WAIT must be in (0, 1] seconds, got {self.batch_wait}")
+        if self.standby_replicas < 0:
+            raise ConfigError(f"TUNGGAL_STANDBY_REPLICAS must be >= 0, got {self.standby_replicas}")
         if not 10.0 <= self.session_timeout <= 300.0:
             raise ConfigError("TUNGGAL_SESSION_TIMEOUT must be between 10 and 300 seconds, got "
                               f"{self.session_timeout}")

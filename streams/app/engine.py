@@ -181,7 +181,7 @@ def create_app(settings: Settings) -> faust.App:
         topic_allow_declare=True,
         processing_guarantee="at_least_once",
         consumer_auto_offset_reset="earliest",
-        table_standby_replicas=1,
+        table_standby_replicas=s.standby_replicas,
         stream_wait_empty=False,
         web_enabled=True,
         web_bind=s.web_host,

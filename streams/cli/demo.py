@@ -60,7 +60,8 @@ def start_workers(s: Settings, n: int, workdir: Path) -> list[subprocess.Popen]:
                     "TUNGGAL_WEB_PORT": str(_free_port()),
                     "TUNGGAL_TOPIC_ENROLLMENTS": s.topics.enrollments,
                     "TUNGGAL_TOPIC_DLQ": s.topics.dlq, "TUNGGAL_TOPIC_VERDICTS": s.topics.verdicts,
-                    "TUNGGAL_TOPIC_ADJUDICATIONS": s.topics.adjudications})
+                    "TUNGGAL_TOPIC_ADJUDICATIONS": s.topics.adjudications,
+                    "TUNGGAL_STANDBY_REPLICAS": str(s.standby_replicas)})
         log = (workdir / f"worker{i + 1}.log").open("ab")
         procs.append(subprocess.Popen([sys.executable, "-m", "streams", "worker"], env=env,
                                       stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
