@@ -516,8 +516,9 @@ def create_app(settings: Settings) -> faust.App:
     @item_agent(stage["compare"], "compare")
     async def compare(out: Outbox, event: Any, m: dict) -> None:
         probe = prepared.get(m["probe"], m["raw"].encode("utf-8"))
-        ids = [eid for eid in m["cands"] if gallery.get(eid.encode()) is not None]
-        cands = [prepared.get(eid, gallery[eid.encode()]) for eid in ids]
+        rows = [(eid, gallery.get(eid.encode())) for eid in m["cands"]]  # each read once
+        ids = [eid for eid, row in rows if row is not None]
+        cands = [prepared.get(eid, row) for eid, row in rows if row is not None]
         # A re-evaluation keeps "nothing found" too ([id, None]): the resolver drops the edges
         # the earlier engine gave those pairs.
         edges = [[eid, edge.to_dict() if edge is not None else None]
