@@ -63,8 +63,8 @@ def parse_row(value: bytes) -> tuple[int, list[str]]:
 
 #: Bits per key of the posting lists' Bloom filters. Most keys a probe looks up are absent (a
 #: fresh biometric hash): without a filter each one reads and decompresses a data block of every
-#: level-0 file, and a partition's lookups grew from ~0.1 to ~0.6 ms per probe over its first
-#: 100,000 probes; with one they stay ~0.15-0.2 ms (benchmarks/postings.py).
+#: level-0 file that may hold it, and a partition's lookups grew from ~0.11 to ~0.89 ms per probe
+#: over its first 100,000 probes; with one, to ~0.17 ms (benchmarks/postings.py).
 BLOOM_BITS_PER_KEY = 10
 
 
@@ -89,7 +89,11 @@ class RocksPostings:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._db = Rdict(str(path), options=store_options())
+        # The default column family's options given again: rocksdict reopens an existing
+        # store with the options its files were written with unless told otherwise, so a store
+        # of an earlier version would never get its filters.
+        self._db = Rdict(str(path), options=store_options(),
+                         column_families={"default": store_options()})
         wo = WriteOptions()
         wo.disable_wal = True
         self._db.set_write_options(wo)

@@ -203,6 +203,8 @@ def test_a_store_written_without_bloom_filters_reads_the_same_with_them(tmp_path
     old.close()
     monkeypatch.undo()
     new = RocksPostings(tmp_path / "p")
+    options = sorted((tmp_path / "p").glob("OPTIONS-*"))[-1].read_text()
+    assert "filter_policy=bloomfilter" in options  # the store is open with its filters
     assert new.get_many([k.encode() for k in keys]) == expected
     assert sum(v is not None for v in expected) > 2000  # the lookups do find lists
     # written on with filters, then compacted into files that have them: still every key
