@@ -70,8 +70,8 @@ class Settings:
     batch_wait: float = 0.01
     #: Standby copies of every table partition kept warm by other workers (faust's standby
     #: replicas): a takeover then reads only the changelog's tail. Each costs every worker the
-    #: changelog records of the partitions it stands by for; 0 trades takeover time (a restore
-    #: from the changelog, docs/benchmarks.md "Recovery") for that CPU.
+    #: changelog records of the partitions it stands by for; 0 trades takeover time (faust's
+    #: replay of the taken partitions' changelogs, docs/operations.md) for that CPU.
     standby_replicas: int = 1
 
     @property
