@@ -517,8 +517,9 @@ def create_app(settings: Settings) -> faust.App:
     async def compare(out: Outbox, event: Any, m: dict) -> None:
         probe = prepared.get(m["probe"], m["raw"].encode("utf-8"))
         rows = [(eid, gallery.get(eid.encode())) for eid in m["cands"]]  # each read once
-        ids = [eid for eid, row in rows if row is not None]
-        cands = [prepared.get(eid, row) for eid, row in rows if row is not None]
+        found = [(eid, row) for eid, row in rows if row is not None]
+        ids = [eid for eid, _row in found]
+        cands = [prepared.get(eid, row) for eid, row in found]
         # A re-evaluation keeps "nothing found" too ([id, None]): the resolver drops the edges
         # the earlier engine gave those pairs.
         edges = [[eid, edge.to_dict() if edge is not None else None]
